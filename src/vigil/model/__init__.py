@@ -1,0 +1,1 @@
+"""Config and state types, YAML loading and validation."""

@@ -1,0 +1,1 @@
+"""The store: vigil's only source of truth (etcd)."""
