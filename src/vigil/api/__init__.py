@@ -1,0 +1,1 @@
+"""HTTP API, status documents and Prometheus metrics served by every agent."""

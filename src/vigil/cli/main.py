@@ -1,0 +1,242 @@
+"""`vigil`: the command line. Cluster commands talk to any agent's HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from vigil import __version__
+from vigil.cli.client import ApiFailed, ApiUnreachable, Client, api_urls
+from vigil.cli.render import render_events, render_status
+from vigil.model.load import ConfigInvalid, load_config_file
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"vigil: {message}", err=True)
+    sys.exit(code)
+
+
+def client(ctx: click.Context) -> Client:
+    try:
+        return Client(api_urls(ctx.obj["api"], ctx.obj["config"]))
+    except ApiUnreachable as e:
+        fail(str(e))
+
+
+def call(ctx: click.Context, method: str, path: str, body: dict[str, Any] | None = None,
+         timeout: float | None = None) -> dict[str, Any]:
+    try:
+        return client(ctx).call(method, path, body, timeout)
+    except ApiUnreachable as e:
+        fail(str(e), 3)
+    except ApiFailed as e:
+        problems = e.doc.get("problems")
+        if problems:
+            fail(str(e) + ":\n" + "\n".join(f"  {p}" for p in problems))
+        fail(str(e))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--api", envvar="VIGIL_API", help="An agent's API URL (comma-separated: several).")
+@click.option("--config", "-c", "config", envvar="VIGIL_CONFIG",
+              help="Cluster config, to find the agents' APIs (default /etc/vigil/vigil.yaml).")
+@click.version_option(__version__, prog_name="vigil")
+@click.pass_context
+def main(ctx: click.Context, api: str | None, config: str | None) -> None:
+    """vigil keeps services running on a group of Linux machines."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(api=api, config=config)
+
+
+@main.command()
+@click.option("--config", "-c", "config_file", required=True, type=click.Path(dir_okay=False),
+              help="The cluster config file.")
+@click.option("--node", required=True, envvar="VIGIL_NODE",
+              help="This node's name in the config (env VIGIL_NODE).")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="Where this node keeps etcd data and resource state "
+                   "(default /var/lib/vigil/<node>).")
+@click.option("--store-endpoint", "store_endpoints", multiple=True, metavar="URL",
+              help="Reach the store through these etcd client URLs instead of the config's "
+                   "(e.g. a local proxy); repeatable.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def agent(config_file: str, node: str, state_dir: str | None,
+          store_endpoints: tuple[str, ...], log_level: str) -> None:
+    """Run this node's agent (foreground; stop with SIGTERM = planned failover)."""
+    from vigil.runtime.agent import NodeAgent
+    logging.basicConfig(level=log_level.upper(),
+                        format=f"%(asctime)s {node} %(name)s %(levelname)s: %(message)s")
+    try:
+        cfg = load_config_file(config_file)
+    except ConfigInvalid as e:
+        fail(f"the config is invalid, the agent did not start:\n{e}", 2)
+    if node not in cfg.node_names:
+        fail(f"{config_file}: no node '{node}' (nodes: {', '.join(cfg.node_names)}); "
+             "pass one of them with --node", 2)
+    source = Path(config_file).read_text()
+    sdir = Path(state_dir) if state_dir else Path("/var/lib/vigil") / node
+    sys.exit(asyncio.run(
+        NodeAgent(cfg, source, config_file, node, sdir, list(store_endpoints) or None).run()))
+
+
+@main.group()
+def config() -> None:
+    """Validate, apply and show the cluster config."""
+
+
+@config.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_validate(file: str) -> None:
+    """Report every problem in FILE with its line, or say it is valid."""
+    try:
+        cfg = load_config_file(file)
+    except ConfigInvalid as e:
+        click.echo(str(e), err=True)
+        n = len(e.problems)
+        fail(f"{file}: {n} problem{'s' if n != 1 else ''}; nothing was applied", 2)
+    click.echo(f"{file}: valid ({len(cfg.nodes)} nodes, {len(cfg.resources)} resources, "
+               f"{len(cfg.locations) + len(cfg.colocations) + len(cfg.orders)} constraints)")
+
+
+@config.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def config_apply(ctx: click.Context, file: str) -> None:
+    """Validate FILE, then store it whole as the new config version."""
+    try:
+        load_config_file(file)
+    except ConfigInvalid as e:
+        click.echo(str(e), err=True)
+        fail(f"{file}: invalid; nothing was applied", 2)
+    doc = call(ctx, "PUT", "/v1/config", {"source": Path(file).read_text(), "filename": file})
+    click.echo(doc["message"])
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the stored config."""
+    doc = call(ctx, "GET", "/v1/config")
+    click.echo(f"# version {doc['version']}, applied from {doc['filename']} by {doc['applied_by']}")
+    click.echo(doc["source"], nl=False)
+
+
+@main.command()
+@click.option("--cluster", required=True, help="Cluster name.")
+@click.option("--node", "nodes", multiple=True, required=True, metavar="NAME=ADDRESS",
+              help="A node and its address; repeat for every node.")
+@click.option("--store", type=click.Choice(["embedded", "external"]), default="embedded",
+              show_default=True)
+@click.option("--endpoint", "endpoints", multiple=True, help="etcd URL (with --store external).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write here instead of standard output.")
+def init(cluster: str, nodes: tuple[str, ...], store: str, endpoints: tuple[str, ...],
+         output: str | None) -> None:
+    """Write a starting config for a set of machines."""
+    from vigil.model.template import init_config
+    pairs = []
+    for spec in nodes:
+        name, sep, addr = spec.partition("=")
+        if not sep or not name or not addr:
+            fail(f"--node {spec!r}: expected NAME=ADDRESS, e.g. --node db1=10.0.0.11")
+        pairs.append((name, addr))
+    try:
+        text = init_config(cluster, pairs, store, list(endpoints) or None)
+    except ConfigInvalid as e:
+        fail(str(e), 2)
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}; check it with `vigil config validate {output}`")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Store and quorum health, DC, nodes and every resource."""
+    doc = call(ctx, "GET", "/v1/status")
+    click.echo(json.dumps(doc, indent=2) if as_json else render_status(doc))
+
+
+@main.command()
+@click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def events(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Recent decisions and what happened, each with its reason."""
+    doc = call(ctx, "GET", f"/v1/events?limit={limit}")
+    click.echo(json.dumps(doc, indent=2) if as_json else render_events(doc["events"]))
+
+
+@main.group()
+def resource() -> None:
+    """Move, ban, clear, restart or clean up a resource."""
+
+
+def _resource_cmd(name: str, help_text: str, with_node: bool = True) -> None:
+    @click.argument("rid")
+    @click.pass_context
+    def cmd(ctx: click.Context, rid: str, node: str | None = None) -> None:
+        body = {"node": node} if node else {}
+        timeout = 120.0 if name == "restart" else None
+        click.echo(call(ctx, "POST", f"/v1/resources/{rid}/{name}", body, timeout)["message"])
+
+    cmd.__doc__ = help_text
+    if with_node:
+        cmd = click.option("--node", default=None, help="The node (see the command's help).")(cmd)
+    resource.command(name)(cmd)
+
+
+_resource_cmd("move", "Move RID to --node (or away from where it runs).")
+_resource_cmd("ban", "Forbid RID on --node (default: where it runs now).")
+_resource_cmd("clear", "Remove the move/ban constraints of RID (on --node only, if given).")
+_resource_cmd("restart", "Stop RID and start it again where it runs.", with_node=False)
+_resource_cmd("cleanup", "Forget RID's failures (on --node only, if given) and probe again.")
+
+
+@main.group()
+def node() -> None:
+    """Put a node in standby or bring it back."""
+
+
+@node.command("standby")
+@click.argument("name")
+@click.pass_context
+def node_standby(ctx: click.Context, name: str) -> None:
+    """Move every resource off NAME and keep them off."""
+    click.echo(call(ctx, "POST", f"/v1/nodes/{name}/standby")["message"])
+
+
+@node.command("unstandby")
+@click.argument("name")
+@click.pass_context
+def node_unstandby(ctx: click.Context, name: str) -> None:
+    """Let NAME host resources again."""
+    click.echo(call(ctx, "POST", f"/v1/nodes/{name}/unstandby")["message"])
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Leave the cluster running at the end.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
+@click.option("--down", "down_dir", type=click.Path(file_okay=False), default=None,
+              help="Stop a cluster left by --keep (its directory) and remove it.")
+def demo(keep: bool, as_json: bool, down_dir: str | None) -> None:
+    """A 3-node cluster on loopback: power off the service's node, watch it fail over."""
+    from vigil.lab.demo import demo_down, run_demo
+    if down_dir:
+        demo_down(Path(down_dir))
+        return
+    sys.exit(run_demo(keep=keep, as_json=as_json))
+
+
+if __name__ == "__main__":
+    main()

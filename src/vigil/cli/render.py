@@ -1,0 +1,72 @@
+"""Human-readable renderings of API documents (status, events)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def _ago(t: float, now: float) -> str:
+    s = max(0.0, now - t)
+    return f"{s:.0f}s ago" if s < 120 else f"{s / 60:.0f}m ago"
+
+
+def render_status(doc: dict[str, Any], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    store = doc.get("store", {})
+    reach, unreach = store.get("reachable", []), store.get("unreachable", [])
+    total = len(reach) + len(unreach)
+    if store.get("quorate"):
+        store_txt = f"quorate ({len(reach)}/{total} members reachable, leader " \
+                    f"{store.get('leader')})"
+    else:
+        store_txt = f"NO QUORUM ({len(reach)}/{total} members reachable)"
+    lines = [
+        f"Cluster {doc['cluster']}: config v{doc.get('config_version')}, DC {doc.get('dc') or '-'}, "
+        f"store {store_txt}",
+        f"Answered by {doc.get('answered_by')} at revision {doc.get('revision')}",
+        "",
+        "Nodes:",
+    ]
+    width = max((len(n["name"]) for n in doc["nodes"]), default=4)
+    for n in doc["nodes"]:
+        extra = "  (DC)" if n.get("dc") else ""
+        lines.append(f"  {n['name']:<{width}}  {n['state']:<13} {n['address']}{extra}")
+    lines += ["", "Resources:"]
+    rw = max((len(r["id"]) for r in doc["resources"]), default=4)
+    aw = max((len(r["agent"]) for r in doc["resources"]), default=4)
+    for r in doc["resources"]:
+        if r["state"] == "stopped":
+            where = "stopped" + (" (target-role Stopped)" if r["target_role"] == "Stopped" else "")
+        elif r["state"] == "started":
+            where = f"started on {r['node']}"
+        else:
+            where = f"{r['state']} on {', '.join(r['nodes'])}"
+        line = f"  {r['id']:<{rw}}  {r['agent']:<{aw}}  {where}"
+        if r["fail_counts"]:
+            counts = ", ".join(f"{n}={'INFINITY' if c >= 1_000_000 else c}"
+                               for n, c in sorted(r["fail_counts"].items()))
+            line += f"  [fail counts: {counts}]"
+        lines.append(line)
+        lf = r.get("last_failure")
+        if lf:
+            lines.append(f"  {'':<{rw}}  last failure on {lf['node']} {_ago(lf['time'], now)}: "
+                         f"{lf['reason']}")
+        if r.get("constraints"):
+            lines.append(f"  {'':<{rw}}  runtime constraints: {', '.join(r['constraints'])}")
+    t = doc.get("transition")
+    if t:
+        state = "complete" if t["complete"] else ("aborted" if t["aborted"] else "in progress")
+        lines += ["", f"Transition {t['id']}: {state} ({t['done']} done, {t['running']} running, "
+                  f"{t['pending']} pending, {t['failed']} failed of {t['actions']})"]
+    for p in doc.get("problems", []):
+        lines.append(f"WARNING: {p}")
+    return "\n".join(lines)
+
+
+def render_events(events: list[dict[str, Any]]) -> str:
+    out = []
+    for e in events:
+        ts = time.strftime("%H:%M:%S", time.localtime(e["time"])) + f".{int(e['time'] * 1000) % 1000:03d}"
+        out.append(f"{ts}  {e['node']:<6} {e['kind']:<10} {e['message']}")
+    return "\n".join(out) if out else "(no events)"

@@ -1,0 +1,1 @@
+"""The pure decision core: records, snapshots, lease policy, coordinator and node logic."""

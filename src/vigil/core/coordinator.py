@@ -1,0 +1,182 @@
+"""The coordinator (DC) as a pure step: snapshot in, at most one transition write out.
+
+Pacemaker's discipline: a transition runs to completion; when the cluster changes under
+it, the DC aborts it (nodes start nothing more of it), waits for the actions already
+running, and only then schedules again from a fresh snapshot. So no two transitions ever
+act on the same resource at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from vigil.core.membership import node_states
+from vigil.core.records import TransitionRecord
+from vigil.core.snapshot import Snapshot
+from vigil.model.config import ClusterConfig
+from vigil.model.state import ClusterState, Membership, NodeState, RscState
+from vigil.scheduler import schedule
+
+
+@dataclass(frozen=True)
+class CoordinatorState:
+    lost_since: dict[str, float] = field(default_factory=dict)
+    """Node -> this DC's monotonic time when it first saw the node lost."""
+    down: frozenset[str] = frozenset()
+    fingerprint: str | None = None
+    """Fingerprint of the inputs the current transition was computed from."""
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    message: str
+    resource: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    running: int
+    pending: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.running == 0 and self.pending == 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: CoordinatorState
+    write: TransitionRecord | None
+    events: tuple[Event, ...]
+    reason: str
+    wake_in: float | None = None
+    cluster: ClusterState | None = None
+
+
+def cluster_state(
+    config: ClusterConfig, snapshot: Snapshot, nodes: dict[str, NodeState], now_wall: float
+) -> ClusterState:
+    known = {r.id for r in config.resources}
+    return ClusterState(
+        now=now_wall,
+        nodes=nodes,
+        resources={k: v for k, v in snapshot.statuses.items()
+                   if k[1] in known and k[0] in nodes},
+        failures={k: v for k, v in snapshot.failures.items() if k[1] in known and k[0] in nodes},
+        runtime_locations=snapshot.runtime_locations,
+        target_roles=dict(snapshot.target_roles),
+    )
+
+
+def fingerprint(snapshot: Snapshot, cs: ClusterState) -> str:
+    """Everything whose change invalidates a running transition. Resources reaching the
+    states the transition asked for (started/stopped) are deliberately left out."""
+    data = {
+        "config": snapshot.config_revision,
+        "members": sorted((n, m.create_revision) for n, m in snapshot.members.items()),
+        "nodes": sorted((n.name, n.membership.value, n.standby, n.shutting_down)
+                        for n in cs.nodes.values()),
+        "locations": [(c.id, c.resource, c.node, c.score) for c in cs.runtime_locations],
+        "roles": sorted(cs.target_roles.items()),
+        "failures": sorted((k, f.count) for k, f in cs.failures.items()),
+        "bad": sorted(k for k, s in cs.resources.items()
+                      if s.state in (RscState.FAILED, RscState.STOP_FAILED)),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def progress(t: TransitionRecord, snapshot: Snapshot, nodes: dict[str, NodeState]) -> Progress:
+    status: dict[int, str] = {}
+    for a in t.actions:  # actions are listed with deps first
+        res = snapshot.results_for(a.node, t.id)
+        online = nodes.get(a.node) is not None and nodes[a.node].membership is Membership.ONLINE
+        if a.id in res.done:
+            status[a.id] = "done" if res.done[a.id].ok else "failed"
+        elif not online:
+            status[a.id] = "failed"
+        elif a.id in res.running:
+            status[a.id] = "running"
+        elif t.aborted or any(status.get(d) == "failed" for d in a.deps):
+            status[a.id] = "failed"
+        else:
+            status[a.id] = "pending"
+    values = list(status.values())
+    return Progress(values.count("running"), values.count("pending"), values.count("done"),
+                    values.count("failed"))
+
+
+def failure_expiry_in(config: ClusterConfig, cs: ClusterState) -> float | None:
+    """Seconds until the next failure_timeout expires (the scheduler must run again)."""
+    soonest: float | None = None
+    for (_, rid), f in cs.failures.items():
+        try:
+            ft = config.resource(rid).meta.failure_timeout
+        except KeyError:
+            continue
+        if ft > 0 and f.count > 0:
+            left = f.last_failure + ft - cs.now
+            if left > 0:
+                soonest = left if soonest is None else min(soonest, left)
+    return soonest
+
+
+def decide(
+    state: CoordinatorState,
+    snapshot: Snapshot,
+    config: ClusterConfig,
+    dc_node: str,
+    token: int,
+    now_mono: float,
+    now_wall: float,
+) -> Decision:
+    view = node_states(config, snapshot, state.lost_since, state.down, now_mono)
+    events: list[Event] = []
+    for n in view.newly_lost:
+        events.append(Event("node-lost", (
+            f"node {n} lost its lease; its resources stay possibly active for "
+            f"{config.timings.self_fence_timeout:g}s (self-fence timeout) before recovery")))
+    for n in view.newly_down:
+        events.append(Event("node-down", f"node {n} is down: self-fence timeout elapsed, "
+                            "its resources count as stopped"))
+    cs = cluster_state(config, snapshot, view.nodes, now_wall)
+    fp = fingerprint(snapshot, cs)
+    wakes = [w for w in (view.wake_in, failure_expiry_in(config, cs)) if w is not None]
+    wake = min(wakes) if wakes else None
+    new_state = CoordinatorState(view.lost_since, view.down, state.fingerprint)
+
+    t = snapshot.transition
+    if t is not None:
+        prog = progress(t, snapshot, view.nodes)
+        if not prog.finished:
+            if t.aborted:
+                return Decision(new_state, None, tuple(events),
+                                f"transition {t.id} aborted; waiting for {prog.running} "
+                                "running action(s)", wake, cs)
+            if state.fingerprint == fp:
+                return Decision(new_state, None, tuple(events),
+                                f"transition {t.id} in progress: {prog.running} running, "
+                                f"{prog.pending} pending", wake, cs)
+            aborted = TransitionRecord(t.id, dc_node, token, t.actions, True, t.created_at)
+            events.append(Event("transition", f"aborting transition {t.id}: the cluster "
+                                "changed while it ran; will reschedule once running actions "
+                                "finish"))
+            return Decision(new_state, aborted, tuple(events),
+                            f"aborting transition {t.id}", wake, cs)
+
+    result = schedule(config, cs)
+    settled = CoordinatorState(view.lost_since, view.down, fp)
+    if result.empty:
+        return Decision(settled, None, tuple(events), "nothing to do", wake, cs)
+    new_id = (t.id if t is not None else 0) + 1
+    record = TransitionRecord(new_id, dc_node, token, result.actions, False, now_wall)
+    events.append(Event("transition", f"transition {new_id}: {len(result.actions)} action(s)"))
+    for a in result.actions:
+        events.append(Event("action", f"{a.op} {a.resource} on {a.node}: {a.reason}",
+                            a.resource))
+    return Decision(settled, record, tuple(events),
+                    f"transition {new_id} written", wake, cs)

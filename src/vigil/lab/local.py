@@ -1,0 +1,226 @@
+"""A cluster of real agents and etcd members on one machine (loopback, no root).
+
+Each node is an agent process (which runs its own etcd member) with its own state
+directory. Every process of a node carries `VIGIL_LAB_NODE=<cluster-tag>/<node>` in its
+environment, so "power off" can find and kill all of them: agent, etcd and resources.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vigil.cli.client import ApiFailed, ApiUnreachable, Client
+
+T = TypeVar("T")
+TAG_VAR = "VIGIL_LAB_NODE"
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def node_pids(tag: str) -> list[int]:
+    """Every process whose environment carries this node tag."""
+    needle = f"{TAG_VAR}={tag}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0"):
+            pids.append(int(entry))
+    return pids
+
+
+def wait_for(what: str, predicate: Callable[[], T | None], timeout: float,
+             interval: float = 0.05) -> T:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (ApiUnreachable, ApiFailed, OSError) as e:
+            last_error = e
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}"
+                               + (f" (last error: {last_error})" if last_error else ""))
+        time.sleep(interval)
+
+
+class LocalCluster:
+    def __init__(self, base: Path, nodes: int = 3, name: str = "demo",
+                 resources_yaml: str = "", constraints_yaml: str = "",
+                 timings: dict[str, str] | None = None,
+                 store: dict[str, str] | None = None) -> None:
+        self.base = base
+        self.name = name
+        self.tag = uuid.uuid4().hex[:12]
+        self.names = [f"n{i + 1}" for i in range(nodes)]
+        ports = free_ports(3 * nodes)
+        self.ports = {n: ports[3 * i:3 * i + 3] for i, n in enumerate(self.names)}
+        self.timings = timings or {}
+        self.store = {"etcd_election_timeout": "500ms", "etcd_heartbeat_interval": "50ms",
+                      **(store or {})}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.config_path = base / "cluster.yaml"
+        base.mkdir(parents=True, exist_ok=True)
+        self.write_config(resources_yaml, constraints_yaml)
+
+    # -- config ---------------------------------------------------------------------
+    def config_text(self, resources_yaml: str, constraints_yaml: str = "") -> str:
+        lines = [f"cluster: {self.name}", "nodes:"]
+        for n in self.names:
+            api, client, peer = self.ports[n]
+            lines += [f"  - name: {n}", "    address: 127.0.0.1", f"    api_port: {api}",
+                      f"    etcd_client_port: {client}", f"    etcd_peer_port: {peer}"]
+        lines += ["store:", "  type: embedded"]
+        lines += [f"  {k}: {v}" for k, v in self.store.items()]
+        if self.timings:
+            lines += ["timings:"] + [f"  {k}: {v}" for k, v in self.timings.items()]
+        text = "\n".join(lines) + "\n"
+        if resources_yaml.strip():
+            text += resources_yaml.rstrip() + "\n"
+        if constraints_yaml.strip():
+            text += constraints_yaml.rstrip() + "\n"
+        return text
+
+    def write_config(self, resources_yaml: str, constraints_yaml: str = "") -> Path:
+        self.config_path.write_text(self.config_text(resources_yaml, constraints_yaml))
+        return self.config_path
+
+    def etcd_url(self, node: str) -> str:
+        return f"http://127.0.0.1:{self.ports[node][1]}"
+
+    def api_url(self, node: str) -> str:
+        return f"http://127.0.0.1:{self.ports[node][0]}"
+
+    def state_dir(self, node: str) -> Path:
+        return self.base / node
+
+    # -- processes -------------------------------------------------------------------
+    def start(self, nodes: list[str] | None = None) -> None:
+        for n in nodes or self.names:
+            self.start_node(n)
+
+    def start_node(self, node: str, store_endpoints: list[str] | None = None) -> None:
+        sdir = self.state_dir(node)
+        sdir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env[TAG_VAR] = f"{self.tag}/{node}"
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        log = (sdir / "agent.log").open("ab")
+        self.procs[node] = subprocess.Popen(
+            [sys.executable, "-m", "vigil", "agent", "--config", str(self.config_path),
+             "--node", node, "--state-dir", str(sdir),
+             *(f"--store-endpoint={u}" for u in store_endpoints or ())],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True)
+        log.close()
+
+    def power_off(self, node: str) -> int:
+        """Kill every process of the node at once (SIGKILL), as a power cut would."""
+        killed = 0
+        for _ in range(50):
+            pids = node_pids(f"{self.tag}/{node}")
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+            time.sleep(0.01)
+        proc = self.procs.pop(node, None)
+        if proc is not None:
+            proc.wait()
+        # A power cut empties tmpfs: the OCF agents' HA_RSCTMP state is gone.
+        shutil.rmtree(self.state_dir(node) / "rsctmp", ignore_errors=True)
+        return killed
+
+    def kill_agent(self, node: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[node]
+        proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            proc.wait()
+            self.procs.pop(node)
+
+    def stop_node(self, node: str, timeout: float = 90.0) -> int:
+        """SIGTERM: the planned way out (resources move first)."""
+        proc = self.procs.pop(node)
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def pids(self, node: str) -> list[int]:
+        return node_pids(f"{self.tag}/{node}")
+
+    def down(self, remove: bool = True) -> None:
+        for n in self.names:
+            self.power_off(n)
+        if remove:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- API ---------------------------------------------------------------------------
+    def client(self, node: str | None = None) -> Client:
+        nodes = [node] if node else [n for n in self.names if n in self.procs] or self.names
+        return Client([self.api_url(n) for n in nodes], timeout=5.0)
+
+    def status(self, node: str | None = None) -> dict[str, Any]:
+        return self.client(node).call("GET", "/v1/status")
+
+    def resource(self, rid: str, node: str | None = None) -> dict[str, Any]:
+        for r in self.status(node)["resources"]:
+            if r["id"] == rid:
+                return dict(r)
+        raise KeyError(rid)
+
+    def running_on(self, rid: str) -> str | None:
+        r = self.resource(rid)
+        return r["node"] if r["state"] == "started" else None
+
+    def wait_running(self, rid: str, timeout: float = 30.0,
+                     where: Callable[[str], bool] = lambda n: True) -> str:
+        def check() -> str | None:
+            n = self.running_on(rid)
+            return n if n and where(n) else None
+        return wait_for(f"{rid} running", check, timeout)
+
+    def wait_settled(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Until the DC has nothing left to do (its last decision: "nothing to do")."""
+        def check() -> dict[str, Any] | None:
+            dc = self.status().get("dc")
+            if not dc:
+                return None
+            doc = self.status(dc)
+            return doc if doc["local"]["dc_reason"] == "nothing to do" else None
+        return wait_for("the cluster to settle", check, timeout)
+
+    def events(self, limit: int = 200) -> list[dict[str, Any]]:
+        return list(self.client().call("GET", f"/v1/events?limit={limit}")["events"])
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.client().call(method, path, body, timeout=120.0)

@@ -1,0 +1,521 @@
+"""`vigil agent`: one node's agent — membership, DC duties, executor, API.
+
+Life of an agent: start (or adopt) the local etcd member, reach the store, then loop:
+join (probe every resource, report, take or adopt a lease, register) and run a session
+(keepalives, the S2 guard, the snapshot loop) until the lease is lost — then stop every
+resource and join again — or until a planned shutdown drained the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from vigil.agents.base import NodeContext
+from vigil.core import records as rec
+from vigil.core.coordinator import CoordinatorState, Decision, decide
+from vigil.core.lease import LeaseClock
+from vigil.core.membership import MembershipView, node_states
+from vigil.core.node import interrupted
+from vigil.core.outcomes import outcome
+from vigil.core.snapshot import Snapshot, parse_snapshot
+from vigil.model.config import ClusterConfig
+from vigil.model.load import ConfigInvalid, load_config_text
+from vigil.model.state import RscState
+from vigil.runtime.executor import Executor
+from vigil.runtime.writer import NodeWriter, NotMember
+from vigil.store.base import Compare, Delete, LeaseLost, Put, StoreError, StoreUnavailable
+from vigil.store.etcd import EtcdStore
+from vigil.store.keys import Keys
+
+log = logging.getLogger("vigil.agent")
+
+RESYNC_INTERVAL = 5.0
+"""A full re-read even without watch events: catches whatever a watch missed."""
+
+
+class SessionEnd(Exception):
+    pass
+
+
+class NodeAgent:
+    def __init__(self, config: ClusterConfig, config_source: str, config_file: str,
+                 node: str, state_dir: Path, store_endpoints: list[str] | None = None) -> None:
+        self.boot_config = config
+        self.config = config
+        self.config_source = config_source
+        self.config_file = config_file
+        self.config_revision = -1
+        self.node = node
+        self.me = config.node(node)
+        self.state_dir = state_dir
+        self.keys = Keys(config.store.prefix, config.name)
+        endpoints = store_endpoints or self._endpoints(config)
+        self.store = EtcdStore(endpoints, request_timeout=config.store.request_timeout)
+        self.writer = NodeWriter(self.store, self.keys, node)
+        self.ctx = NodeContext(node, state_dir)
+        self.executor = Executor(self.ctx, self.writer, self._not_member)
+        self.clock = LeaseClock(config.timings.lease_margin)
+        self.snapshot: Snapshot | None = None
+        self.view: MembershipView | None = None
+        self._view_lost: dict[str, float] = {}
+        self._view_down: frozenset[str] = frozenset()
+        self.coord = CoordinatorState()
+        self.last_decision: Decision | None = None
+        self.is_dc = False
+        self.joined = False
+        self.shutting_down = False
+        self.exiting = False
+        self.started_at = time.time()
+        self._dirty = asyncio.Event()
+        self._session_end: asyncio.Future[str] | None = None
+        self._wake: asyncio.TimerHandle | None = None
+        self.etcd: object | None = None
+        self.api_runner: object | None = None
+        self.store_ok = False
+        self.transitions_written = 0
+        self._reprobed: dict[str, int] = {}
+
+    @staticmethod
+    def _endpoints(config: ClusterConfig) -> list[str]:
+        if config.store.mode == "external":
+            return list(config.store.endpoints)
+        return [n.etcd_client_url for n in config.nodes]
+
+    # -- top level --------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_shutdown)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._forget_state_of_previous_boot()
+        # Local endpoint first: reads stay on this node while its member is healthy.
+        own = self.me.etcd_client_url
+        if own in self.store.endpoints:
+            self.store.endpoints.remove(own)
+            self.store.endpoints.insert(0, own)
+        if self.config.store.mode == "embedded":
+            await self._start_etcd()
+        from vigil.api.server import start_api
+        self.api_runner = await start_api(self)
+        try:
+            await self._wait_store()
+            await self._bootstrap_config()
+            while not self.exiting:
+                await self._join()
+                reason = await self._session()
+                log.warning("session ended: %s", reason)
+        finally:
+            await self._cleanup()
+        return 0
+
+    def request_shutdown(self) -> None:
+        if self.shutting_down:
+            log.warning("second shutdown request: stopping resources in place now")
+            self._end_session("shutdown forced")
+            self.exiting = True
+            return
+        log.info("shutdown requested: moving resources away first")
+        self.shutting_down = True
+        asyncio.get_running_loop().create_task(self._drain())
+
+    def _forget_state_of_previous_boot(self) -> None:
+        """OCF agents keep state in HA_RSCTMP, a tmpfs on a real host: emptied by a reboot.
+        Ours lives in the state dir, so empty it when the boot id changed."""
+        try:
+            boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        except OSError:
+            return
+        marker = self.state_dir / "boot_id"
+        if marker.exists() and marker.read_text().strip() != boot_id:
+            shutil.rmtree(self.ctx.state_dir / "rsctmp", ignore_errors=True)
+        marker.write_text(boot_id + "\n")
+
+    async def _start_etcd(self) -> None:
+        from vigil.store.embedded import EmbeddedEtcd
+        etcd = EmbeddedEtcd(self.config, self.node, self.state_dir)
+        self.etcd = etcd
+        await etcd.start()
+
+    async def _wait_store(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.store.get(self.keys.config)
+                self.store_ok = True
+                return
+            except StoreError as e:
+                log.info("waiting for the store: %s", e)
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 1.5)
+
+    async def _bootstrap_config(self) -> None:
+        """The store holds the truth; the local file only seeds an empty cluster."""
+        record = rec.ConfigRecord(1, self.config_source, self.config_file, time.time(),
+                                  f"{self.node} (bootstrap)")
+        if await self.store.create(self.keys.config, record.to_json()):
+            await self.writer.event("config", f"stored initial config from {self.config_file} "
+                                    "(version 1)")
+        kv = await self.store.get(self.keys.config)
+        if kv is not None:
+            self._load_stored_config(rec.ConfigRecord.from_json(kv.value), kv.mod_revision)
+
+    def _load_stored_config(self, record: rec.ConfigRecord, revision: int) -> None:
+        if revision == self.config_revision:
+            return
+        self.config_revision = revision
+        try:
+            cfg = load_config_text(record.source, f"stored config v{record.version}")
+        except ConfigInvalid as e:
+            log.error("stored config version %d is invalid, keeping the previous one:\n%s",
+                      record.version, e)
+            return
+        if self.node not in cfg.node_names:
+            log.error("stored config version %d has no node %s; keeping the previous one",
+                      record.version, self.node)
+            return
+        old = self.config
+        self.config = cfg
+        self.clock.margin = cfg.timings.lease_margin
+        removed = [r for r in old.resources if all(r.id != n.id for n in cfg.resources)]
+        if removed and self.joined:
+            asyncio.get_running_loop().create_task(self._stop_orphans(old, removed))
+
+    async def _stop_orphans(self, old: ClusterConfig, removed: list[object]) -> None:
+        for r in old.resources:
+            if r in removed and self.executor.local.get(r.id) is not RscState.STOPPED:
+                self.executor.cancel_monitor(r.id)
+                res = await self.executor.run_op(r, "stop")
+                self.executor.local[r.id] = outcome("stop", res.rc).state
+                await self.writer.event("action", f"stopped {r.id}: removed from the config "
+                                        f"({res.rc_name})", r.id)
+        for r in old.resources:
+            if r in removed:
+                with contextlib.suppress(StoreError):
+                    await self.store.delete(self.keys.status(self.node, r.id))
+                    await self.store.delete(self.keys.failure(self.node, r.id))
+
+    # -- joining ------------------------------------------------------------------
+    async def _join(self) -> None:
+        self.joined = False
+        while True:
+            try:
+                kv = await self.store.get(self.keys.config)
+                if kv is not None:
+                    self._load_stored_config(rec.ConfigRecord.from_json(kv.value),
+                                             kv.mod_revision)
+                probes = await self.executor.probe_all(self.config)
+                running = sorted(r for r, st in self.executor.local.items()
+                                 if st is RscState.STARTED)
+                await self.writer.write_unguarded_statuses(
+                    {r.id: self.executor.local[r.id] for r in self.config.resources}, "probe")
+                old_results = await self.store.get(self.keys.results(self.node))
+                fixed = interrupted(rec.ResultsRecord.from_json(old_results.value)
+                                    if old_results else None)
+                if fixed is not None:
+                    await self.store.put(self.keys.results(self.node), fixed.to_json())
+                self.writer.results = fixed or (rec.ResultsRecord.from_json(old_results.value)
+                                                if old_results else None)
+                await self._take_lease()
+                self.joined = True
+                for rid, res in probes.items():
+                    out = outcome("probe", res.rc)
+                    if out.failed:
+                        await self.writer.record(rid, "probe", res.rc, out, res.describe(rid))
+                await self._clear_shutdown_attr()
+                await self.writer.event(
+                    "node", f"{self.node} joined (lease {self.writer.lease_id:x}); probe found "
+                    + (f"running: {', '.join(running)}" if running else "nothing running"))
+                return
+            except StoreError as e:
+                log.warning("join failed, retrying: %s", e)
+                await asyncio.sleep(0.5)
+
+    async def _take_lease(self) -> None:
+        ttl = int(self.config.timings.lease_ttl)
+        member_key = self.keys.member(self.node)
+        kv = await self.store.get(member_key)
+        if kv is not None:
+            old = rec.MemberRecord.from_json(kv.value)
+            sent = time.monotonic()
+            try:
+                granted = await self.store.lease_keepalive(old.lease)
+                self.clock = LeaseClock(self.config.timings.lease_margin)
+                self.clock.acked(sent, granted)
+                self.writer.lease_id = old.lease
+                record = rec.MemberRecord(self.node, old.lease, self.me.api_url, os.getpid(),
+                                          self.started_at)
+                await self.store.put(member_key, record.to_json(), lease=old.lease)
+                log.info("adopted the lease of the previous incarnation (pid %d)", old.pid)
+                return
+            except LeaseLost:
+                pass
+        while True:
+            sent = time.monotonic()
+            lease, granted = await self.store.lease_grant(ttl)
+            record = rec.MemberRecord(self.node, lease, self.me.api_url, os.getpid(),
+                                      self.started_at)
+            if await self.store.create(member_key, record.to_json(), lease=lease):
+                self.clock = LeaseClock(self.config.timings.lease_margin)
+                self.clock.acked(sent, granted)
+                self.writer.lease_id = lease
+                return
+            await self.store.lease_revoke(lease)
+            await asyncio.sleep(0.2)
+
+    async def _clear_shutdown_attr(self) -> None:
+        kv = await self.store.get(self.keys.runtime_node(self.node))
+        if kv is not None:
+            attrs = rec.NodeAttrs.from_json(kv.value)
+            if attrs.shutting_down:
+                await self.store.put(self.keys.runtime_node(self.node),
+                                     rec.NodeAttrs(attrs.standby, False).to_json())
+
+    # -- a session ----------------------------------------------------------------
+    async def _session(self) -> str:
+        loop = asyncio.get_running_loop()
+        self._session_end = loop.create_future()
+        self._dirty.set()
+        tasks = [
+            asyncio.create_task(self._keepalive_loop(), name="keepalive"),
+            asyncio.create_task(self._guard_loop(), name="lease-guard"),
+            asyncio.create_task(self._watch_loop(), name="watch"),
+            asyncio.create_task(self._process_loop(), name="process"),
+        ]
+        try:
+            reason = await self._session_end
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            self.joined = False
+            self.is_dc = False
+            self.coord = CoordinatorState()
+        if not self.exiting or self.executor.active():
+            await self.executor.stop_everything(self.config, reason)
+        if self.exiting:
+            with contextlib.suppress(StoreError):
+                await self.writer.write_unguarded_statuses(
+                    {r.id: self.executor.local.get(r.id, RscState.STOPPED)
+                     for r in self.config.resources}, "stop")
+        return reason
+
+    def _end_session(self, reason: str) -> None:
+        if self._session_end is not None and not self._session_end.done():
+            self._session_end.set_result(reason)
+
+    def _not_member(self, why: str) -> None:
+        self._end_session(f"lost membership: {why}")
+
+    async def _keepalive_loop(self) -> None:
+        interval = self.config.timings.keepalive_interval
+        warned = False
+        while True:
+            sent = time.monotonic()
+            try:
+                left = max(0.05, min(interval * 2, self.clock.remaining(sent)))
+                async with asyncio.timeout(left):
+                    granted = await self.store.lease_keepalive(self.writer.lease_id)
+                self.clock.acked(sent, granted)
+                self.store_ok = True
+                if warned:
+                    log.info("store reachable again; lease renewed")
+                    warned = False
+            except LeaseLost:
+                self._end_session("lease expired in the store")
+                return
+            except (StoreError, TimeoutError) as e:
+                self.store_ok = False
+                if not warned:
+                    log.warning("lease keepalive failed (%s); %.2fs of lease left", e or
+                                "timeout", self.clock.remaining(time.monotonic()))
+                    warned = True
+            await asyncio.sleep(max(0.0, sent + interval - time.monotonic()))
+
+    async def _guard_loop(self) -> None:
+        """S2: stop everything once the node's own lease view is about to end."""
+        while True:
+            now = time.monotonic()
+            if self.clock.must_stop(now):
+                self._end_session(
+                    f"lease about to expire ({self.clock.remaining(now):.2f}s left, margin "
+                    f"{self.clock.margin:g}s) without store contact")
+                return
+            stop_at = self.clock.stop_at() or now
+            await asyncio.sleep(min(0.1, max(0.005, stop_at - now)))
+
+    async def _watch_loop(self) -> None:
+        revision = 0
+        while True:
+            try:
+                if revision == 0:
+                    revision, _ = await self.store.get_prefix(self.keys.config)
+                async for batch in self.store.watch(self.keys.root, revision + 1):
+                    for ev in batch:
+                        revision = max(revision, ev.kv.mod_revision)
+                    if any(not self.keys.rel(ev.kv.key).startswith("events/") for ev in batch):
+                        self._dirty.set()
+            except StoreError as e:
+                log.debug("watch broke (%s); re-reading", e)
+                revision = 0
+                self._dirty.set()
+                await asyncio.sleep(0.1)
+
+    async def _process_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RESYNC_INTERVAL):
+                    await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                rev, kvs = await self.store.get_prefix(self.keys.root)
+            except StoreError:
+                await asyncio.sleep(0.1)
+                self._dirty.set()
+                continue
+            try:
+                await self._on_snapshot(parse_snapshot(self.keys, rev, kvs))
+            except NotMember as e:
+                self._not_member(str(e))
+            except StoreError as e:
+                log.warning("store error while processing a snapshot: %s", e)
+                self._dirty.set()
+
+    def _wake_in(self, delay: float) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = asyncio.get_running_loop().call_later(delay + 0.005, self._dirty.set)
+
+    async def _on_snapshot(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        if snap.config is not None:
+            self._load_stored_config(snap.config, snap.config_revision)
+        cfg = self.config
+        self.view = node_states(cfg, snap, self._view_lost, self._view_down, time.monotonic())
+        self._view_lost, self._view_down = self.view.lost_since, self.view.down
+        member = snap.members.get(self.node)
+        if member is None or member.record.lease != self.writer.lease_id:
+            self._end_session("our member key is gone (lease expired or revoked)")
+            return
+        if not self.exiting:
+            self.executor.on_snapshot(snap, cfg)
+            await self._reprobe(snap, cfg)
+        await self._coordinate(snap, cfg)
+        drained = getattr(self, "_drained", None)
+        if drained is not None and not self.executor.active() and not self.executor.actions:
+            drained.set()
+
+    async def _reprobe(self, snap: Snapshot, cfg: ClusterConfig) -> None:
+        """`vigil resource cleanup`: probe again and report what really runs here."""
+        for rid, revision in snap.reprobe.items():
+            if self._reprobed.get(rid, 0) >= revision:
+                continue
+            self._reprobed[rid] = revision
+            if rid in self.executor.action_rids.values():
+                continue
+            try:
+                rsc = cfg.resource(rid)
+            except KeyError:
+                continue
+            res = await self.executor.run_op(rsc, "probe")
+            out = outcome("probe", res.rc)
+            self.executor.local[rid] = out.state
+            await self.writer.record(rid, "probe", res.rc, out, res.describe(rid))
+            self.executor.sync_monitors(cfg)
+
+    async def _coordinate(self, snap: Snapshot, cfg: ClusterConfig) -> None:
+        dc = snap.dc
+        if dc is None:
+            if not self.shutting_down:
+                record = rec.DcRecord(self.node, self.writer.lease_id, time.time())
+                with contextlib.suppress(StoreError):
+                    if await self.store.create(self.keys.dc, record.to_json(),
+                                               lease=self.writer.lease_id):
+                        await self.writer.event("dc", f"{self.node} elected coordinator (DC)")
+            return
+        if dc.record.node != self.node or dc.record.lease != self.writer.lease_id:
+            if self.is_dc:
+                log.warning("no longer the DC")
+            self.is_dc = False
+            self.coord = CoordinatorState()
+            return
+        self.is_dc = True
+        d = decide(self.coord, snap, cfg, self.node, dc.token, time.monotonic(), time.time())
+        self.last_decision = d
+        if d.write is not None:
+            guard = [Compare(self.keys.dc, "create", "=", dc.token),
+                     Compare(self.keys.dc, "lease", "=", self.writer.lease_id)]
+            try:
+                res = await self.store.txn(guard, [Put(self.keys.transition, d.write.to_json())])
+            except StoreUnavailable as e:
+                log.warning("could not write transition: %s", e)
+                self._dirty.set()
+                return
+            if not res.succeeded:
+                log.warning("lost the DC key before writing transition %d", d.write.id)
+                self.is_dc = False
+                return
+            if not d.write.aborted:
+                self.transitions_written += 1
+        self.coord = d.state
+        for ev in d.events:
+            await self.writer.event(ev.kind, ev.message, ev.resource)
+        if d.wake_in is not None:
+            self._wake_in(d.wake_in)
+        await self._trim_events(snap)
+
+    async def _trim_events(self, snap: Snapshot) -> None:
+        excess = len(snap.event_keys) - 1000
+        if excess < 200:
+            return
+        old = snap.event_keys[:excess]
+        with contextlib.suppress(StoreError):
+            for i in range(0, len(old), 100):
+                await self.store.txn([], [Delete(k) for k in old[i:i + 100]])
+
+    # -- planned shutdown ------------------------------------------------------------
+    async def _drain(self) -> None:
+        self._drained: asyncio.Event = asyncio.Event()
+        deadline = self.config.timings.shutdown_timeout
+        try:
+            kv = await self.store.get(self.keys.runtime_node(self.node))
+            attrs = rec.NodeAttrs.from_json(kv.value) if kv else rec.NodeAttrs()
+            await self.store.put(self.keys.runtime_node(self.node),
+                                 rec.NodeAttrs(attrs.standby, True).to_json())
+            await self.writer.event("node", f"{self.node} shutting down: moving its resources "
+                                    "away first")
+            self._dirty.set()
+            async with asyncio.timeout(deadline):
+                await self._drained.wait()
+        except (StoreError, TimeoutError) as e:
+            log.warning("could not drain in time (%s): stopping resources in place", e)
+        self.exiting = True
+        if self.executor.active():
+            await self.executor.stop_everything(self.config, "shutdown")
+        with contextlib.suppress(StoreError):
+            await self.writer.write_unguarded_statuses(
+                {r.id: self.executor.local.get(r.id, RscState.STOPPED)
+                 for r in self.config.resources}, "stop")
+            await self.writer.event("node", f"{self.node} left the cluster")
+            await self.store.lease_revoke(self.writer.lease_id)
+        self._end_session("planned shutdown")
+
+    async def _cleanup(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+        if self.api_runner is not None:
+            from vigil.api.server import stop_api
+            await stop_api(self.api_runner)
+        await self.store.close()
+        if self.etcd is not None:
+            from vigil.store.embedded import EmbeddedEtcd
+            assert isinstance(self.etcd, EmbeddedEtcd)
+            await self.etcd.stop()

@@ -1,0 +1,85 @@
+"""The DC's pure step: when it schedules, waits, aborts — and never recovers early (S1)."""
+
+from __future__ import annotations
+
+from vigil.core import records as rec
+from vigil.core.coordinator import CoordinatorState, decide
+from vigil.core.snapshot import Member, Snapshot
+from vigil.model.config import ClusterConfig, NodeConfig, Operations, Resource, Timings
+from vigil.model.state import FailCount, ResourceStatus, RscState
+from vigil.model.transition import Action
+
+OPS = Operations(20, 20, 10, 20)
+CFG = ClusterConfig(
+    "c",
+    (NodeConfig("a", "127.0.0.1"), NodeConfig("b", "127.0.0.1", api_port=7401)),
+    timings=Timings(self_fence_timeout=0.5),
+    resources=(Resource("app", "process", {"command": "sleep 1"}, OPS),),
+)
+
+
+def members(*names: str) -> dict[str, Member]:
+    return {n: Member(rec.MemberRecord(n, 1, "", 1, 0.0), i + 1) for i, n in enumerate(names)}
+
+
+def started(node: str) -> dict[tuple[str, str], ResourceStatus]:
+    return {(node, "app"): ResourceStatus(node, "app", RscState.STARTED)}
+
+
+def test_lost_node_resources_wait_for_self_fence_timeout_then_recover() -> None:
+    s = Snapshot(revision=10, members=members("a"), statuses=started("b"))
+    d1 = decide(CoordinatorState(), s, CFG, "a", 5, now_mono=100.0, now_wall=1000.0)
+    assert d1.write is None  # b may still run app: S1 forbids starting it on a
+    assert d1.wake_in == 0.5
+    assert any(e.kind == "node-lost" and "node b" in e.message for e in d1.events)
+    d2 = decide(d1.state, s, CFG, "a", 5, now_mono=100.49, now_wall=1000.49)
+    assert d2.write is None
+    d3 = decide(d2.state, s, CFG, "a", 5, now_mono=100.5, now_wall=1000.5)
+    assert d3.write is not None
+    assert [(a.node, a.resource, a.op) for a in d3.write.actions] == [("a", "app", "start")]
+    assert d3.write.id == 1 and d3.write.token == 5 and not d3.write.aborted
+
+
+def test_transition_in_progress_is_left_alone_until_the_cluster_changes() -> None:
+    t = rec.TransitionRecord(4, "a", 5, (Action(1, "a", "app", "start"),))
+    s = Snapshot(revision=11, members=members("a", "b"), transition=t,
+                 results={"a": rec.ResultsRecord(4, frozenset({1}))})
+    first = decide(CoordinatorState(), s, CFG, "a", 5, 1.0, 1.0)
+    # A DC that did not write this transition does not know its inputs: it aborts it.
+    assert first.write is not None and first.write.aborted and first.write.id == 4
+    s_aborted = Snapshot(revision=12, members=members("a", "b"),
+                         transition=first.write, results=s.results)
+    waiting = decide(first.state, s_aborted, CFG, "a", 5, 1.1, 1.1)
+    assert waiting.write is None and "waiting for 1 running" in waiting.reason
+    done = Snapshot(revision=13, members=members("a", "b"), transition=first.write,
+                    statuses=started("a"),
+                    results={"a": rec.ResultsRecord(4, frozenset(), {1: rec.ActionOutcome(0)})})
+    settled = decide(waiting.state, done, CFG, "a", 5, 1.2, 1.2)
+    assert settled.write is None and settled.reason == "nothing to do"
+
+
+def test_own_transition_runs_to_completion_and_failure_aborts_it() -> None:
+    s0 = Snapshot(revision=1, members=members("a", "b"))
+    d0 = decide(CoordinatorState(), s0, CFG, "a", 5, 1.0, 1.0)
+    assert d0.write is not None
+    t = d0.write
+    running = Snapshot(revision=2, members=members("a", "b"), transition=t,
+                       results={t.actions[0].node: rec.ResultsRecord(t.id, frozenset({1}))})
+    d1 = decide(d0.state, running, CFG, "a", 5, 1.1, 1.1)
+    assert d1.write is None and "in progress" in d1.reason
+    node = t.actions[0].node
+    failed = Snapshot(
+        revision=3, members=members("a", "b"), transition=t,
+        results={node: rec.ResultsRecord(t.id, frozenset({1}))},
+        failures={(node, "app"): FailCount(node, "app", 1, 1.1)},
+        statuses={(node, "app"): ResourceStatus(node, "app", RscState.FAILED)})
+    d2 = decide(d1.state, failed, CFG, "a", 5, 1.2, 1.2)
+    assert d2.write is not None and d2.write.aborted and d2.write.id == t.id
+
+
+def test_next_transition_id_follows_the_last() -> None:
+    old = rec.TransitionRecord(9, "b", 3, (Action(1, "b", "app", "stop"),))
+    s = Snapshot(revision=5, members=members("a", "b"), transition=old,
+                 results={"b": rec.ResultsRecord(9, frozenset(), {1: rec.ActionOutcome(0)})})
+    d = decide(CoordinatorState(), s, CFG, "a", 7, 1.0, 1.0)
+    assert d.write is not None and d.write.id == 10 and d.write.dc == "a"
