@@ -71,16 +71,16 @@ def main() -> int:
             cluster.wait_settled(30)
             t0 = time.monotonic()
             cluster.power_off(victim)
-            wait_for("service back", lambda: probe.ok_since(t0), 60, 0.02)
+            wait_for("service back", lambda t0=t0: probe.ok_since(t0), 60, 0.02)
             outage = probe.outage_after(t0)
             assert outage is not None
-            moved = cluster.wait_running("web", 10, lambda n: n != victim)
+            moved = cluster.wait_running("web", 10, lambda n, v=victim: n != v)
             outages.append(outage)
             print(f"run {run:3d}: powered off {victim}, service back on {moved} after "
                   f"{outage:.3f} s", flush=True)
             cluster.start_node(victim)
-            wait_for(f"{victim} back", lambda: any(
-                n["name"] == victim and n["state"] == "online"
+            wait_for(f"{victim} back", lambda v=victim: any(
+                n["name"] == v and n["state"] == "online"
                 for n in cluster.status()["nodes"]), 60)
     finally:
         probe.stop()

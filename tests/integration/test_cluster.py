@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from tests.helpers.tcp_proxy import TcpProxy
+
 from vigil.lab.local import LocalCluster, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -41,7 +41,7 @@ def stored(c: LocalCluster) -> dict[str, object]:
 
 
 BROKEN = {
-    "yaml-syntax": ("resources:\n  - id: [unclosed\n", "line"),
+    "yaml-syntax": ("resources:\n  - id: [unclosed\n", "invalid YAML"),
     "unknown-key": (GOOD_RESOURCES + "    stickyness: 5\n", "stickyness"),
     "wrong-type": (GOOD_RESOURCES + "    meta: {migration_threshold: lots}\n",
                    "migration_threshold"),

@@ -365,7 +365,7 @@ CASES = [
     ),
     Case(
         "margin leaves no room",
-        node_doc("timings:\n  lease_ttl: 2s\n  lease_margin: 1500ms\n"),
+        node_doc("timings:\n  lease_ttl: 2s\n  lease_margin: 1800ms\n"),
         6,
         "timings.lease_margin",
         ("keepalive_interval + lease_margin", "less than lease_ttl", "lease_ttl: 3s"),
@@ -382,7 +382,7 @@ CASES = [
         node_doc("store:\n  etcd_heartbeat_interval: 300ms\n"),
         5,
         "store.etcd_heartbeat_interval",
-        ("at least 5 x etcd_heartbeat_interval", "etcd_heartbeat_interval: 200ms"),
+        ("at least 5 x etcd_heartbeat_interval", "etcd_heartbeat_interval: 100ms"),
     ),
     Case(
         "monitor interval too short",

@@ -287,9 +287,7 @@ CASES = [
             [resource("web", migration_threshold=1)],
             locations=[("web", "n1", 100)],
         ),
-        state(
-            "n1 n2", {"web@n2": "started"}, failures=[monitor_failure("n1", "web", 1, at=0.0)]
-        ),
+        state("n1 n2", {"web@n2": "started"}, failures=[monitor_failure("n1", "web", 1, at=0.0)]),
         [],
         {"web": "n2"},
     ),
@@ -311,7 +309,9 @@ CASES = [
     Case(
         "mandatory colocation with a target that will not run",
         config(
-            "n1 n2", [resource("web", target_role="Stopped"), "ip"], colocations=[("ip", "web", INF)]
+            "n1 n2",
+            [resource("web", target_role="Stopped"), "ip"],
+            colocations=[("ip", "web", INF)],
         ),
         state("n1 n2", {"ip@n1": "started"}),
         ["1 stop ip@n1"],
@@ -392,16 +392,19 @@ CASES = [
         "mandatory order: first recovers, so then restarts around it",
         config("n1 n2", ["db", "web"], orders=[("db", "web")]),
         state("n1 n2", {"db@n1": "failed", "web@n2": "started"}),
-        ["1 stop web@n2", "2 stop db@n1 after 1", "3 start db@n1 after 2", "4 start web@n2 after 1,3"],
+        [
+            "1 stop web@n2",
+            "2 stop db@n1 after 1",
+            "3 start db@n1 after 2",
+            "4 start web@n2 after 1,3",
+        ],
         {"db": "n1", "web": "n2"},
         {"1": "web: restarting on n2 because db restarts (order ord-db-web)"},
     ),
     Case(
         "mandatory order: first moves, then restarts (and the restart spreads)",
         config("n1 n2", ["db", "app", "web"], orders=[("db", "app"), ("app", "web")]),
-        state(
-            "n1:standby n2", {"db@n1": "started", "app@n2": "started", "web@n2": "started"}
-        ),
+        state("n1:standby n2", {"db@n1": "started", "app@n2": "started", "web@n2": "started"}),
         [
             "1 stop web@n2",
             "2 stop app@n2 after 1",
@@ -435,7 +438,12 @@ CASES = [
         "optional order: orders starts and stops that happen anyway",
         config("n1 n2", ["db", "web"], orders=[OrderConstraint("o1", "db", "web", "Optional")]),
         state("n1:standby n2", {"db@n1": "started", "web@n1": "started"}),
-        ["1 stop web@n1", "2 stop db@n1 after 1", "3 start db@n2 after 2", "4 start web@n2 after 1,3"],
+        [
+            "1 stop web@n1",
+            "2 stop db@n1 after 1",
+            "3 start db@n2 after 2",
+            "4 start web@n2 after 1,3",
+        ],
         {"db": "n2", "web": "n2"},
     ),
     Case(
@@ -448,6 +456,43 @@ CASES = [
         state("n1 n2"),
         ["1 start web@n1"],
         {"db": None, "web": "n1"},
+    ),
+    Case(
+        "order loop (invalid config): still an answer, stops first, own stop kept",
+        config(
+            "n1 n2",
+            [resource("a", migration_threshold=1), "b", "c"],
+            orders=[("a", "b"), ("b", "a")],
+        ),
+        state(
+            "n1 n2",
+            {"a@n1": "started", "b@n1": "started"},
+            failures=[monitor_failure("n1", "a", 1)],
+        ),
+        [
+            "1 stop a@n1",
+            "2 stop b@n1 after 1",
+            "3 start c@n1",
+            "4 start a@n2 after 1",  # start(b) dropped here to break the loop
+            "5 start b@n1 after 2,4",
+        ],
+        {"a": "n2", "b": "n1", "c": "n1"},
+    ),
+    Case(
+        # d follows t and t (weakly) follows d: a colocation cycle. d is placed first
+        # and would stay on n1, where t is banned; d is then banned from n1 only, so
+        # the pair meets on d's second choice instead of d being stopped.
+        "colocation cycle: the dependent avoids the node its target cannot use",
+        config(
+            "n1 n2 n3",
+            [resource("d", stickiness=100), "t"],
+            locations=[("d", "n2", 50), ("t", "n1", -INF)],
+            colocations=[("d", "t", INF), ("t", "d", 20)],
+        ),
+        state("n1 n2 n3", {"d@n1": "started"}),
+        ["1 stop d@n1", "2 start d@n2 after 1", "3 start t@n2"],
+        {"d": "n2", "t": "n2"},
+        {"d": "d: placed on n2 (score 50); not on n1: colocation col-d-t: t cannot run on n1"},
     ),
     # --- multiple active ---------------------------------------------------------------
     Case(

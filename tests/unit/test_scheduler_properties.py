@@ -42,9 +42,13 @@ NOW = 1000.0
 
 
 @st.composite
-def clusters(draw: st.DrawFn, min_stickiness: int = 0) -> tuple[ClusterConfig, ClusterState]:
+def clusters(
+    draw: st.DrawFn, min_stickiness: int = 0, tangled: bool = False
+) -> tuple[ClusterConfig, ClusterState]:
+    """A random cluster; `tangled`: few resources, many constraints (cycles likely)."""
     node_names = [f"n{i}" for i in range(1, draw(st.integers(1, 4)) + 1)]
-    rids = [f"r{i}" for i in range(draw(st.integers(1, 6)))]
+    rids = [f"r{i}" for i in range(draw(st.integers(2, 3) if tangled else st.integers(1, 6)))]
+    max_constraints = 6 if tangled else 4
     resources = tuple(
         Resource(
             rid,
@@ -52,7 +56,7 @@ def clusters(draw: st.DrawFn, min_stickiness: int = 0) -> tuple[ClusterConfig, C
             {},
             OPS,
             ResourceMeta(
-                stickiness=draw(st.integers(min_stickiness, 3)),
+                stickiness=draw(st.sampled_from([min_stickiness, 1, 3, 100])),
                 migration_threshold=draw(st.sampled_from([1, 2, 3, INF])),
                 failure_timeout=draw(st.sampled_from([0.0, 60.0])),
                 target_role=draw(st.sampled_from(["Started", "Started", "Stopped"])),
@@ -69,7 +73,7 @@ def clusters(draw: st.DrawFn, min_stickiness: int = 0) -> tuple[ClusterConfig, C
     colocations = tuple(
         ColocationConstraint(f"col{i}", a, b, s)
         for i, (a, b, s) in enumerate(
-            draw(st.lists(st.tuples(rsc_, rsc_, COLOCATION_SCORES), max_size=4))
+            draw(st.lists(st.tuples(rsc_, rsc_, COLOCATION_SCORES), max_size=max_constraints))
         )
     )
     orders = tuple(
@@ -77,8 +81,10 @@ def clusters(draw: st.DrawFn, min_stickiness: int = 0) -> tuple[ClusterConfig, C
         for i, (a, b, kind, sym) in enumerate(
             draw(
                 st.lists(
-                    st.tuples(rsc_, rsc_, st.sampled_from(["Mandatory", "Optional"]), st.booleans()),
-                    max_size=4,
+                    st.tuples(
+                        rsc_, rsc_, st.sampled_from(["Mandatory", "Optional"]), st.booleans()
+                    ),
+                    max_size=max_constraints,
                 )
             )
         )
@@ -95,7 +101,9 @@ def clusters(draw: st.DrawFn, min_stickiness: int = 0) -> tuple[ClusterConfig, C
     nodes = {
         n: NodeState(
             n,
-            draw(st.sampled_from([Membership.ONLINE] * 3 + [Membership.OFFLINE, Membership.UNCLEAN])),
+            draw(
+                st.sampled_from([Membership.ONLINE] * 3 + [Membership.OFFLINE, Membership.UNCLEAN])
+            ),
             standby=draw(st.booleans()) and draw(st.booleans()),
             shutting_down=draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans()),
         )
@@ -168,7 +176,9 @@ def _banned(config: ClusterConfig, state: ClusterState, rid: str, node: str) -> 
 
 @settings(max_examples=300, deadline=None)
 @given(clusters())
-def test_deterministic_and_independent_of_mapping_order(cs: tuple[ClusterConfig, ClusterState]) -> None:
+def test_deterministic_and_independent_of_mapping_order(
+    cs: tuple[ClusterConfig, ClusterState],
+) -> None:
     config, state = cs
     first = schedule(config, state)
     assert schedule(config, state) == first
@@ -266,3 +276,15 @@ def test_nothing_changed_nothing_moves(cs: tuple[ClusterConfig, ClusterState]) -
     t = schedule(config, settled)
     assert t.actions == ()
     assert schedule(config, apply(t, settled)) == t
+
+
+@settings(max_examples=300, deadline=None)
+@given(clusters(tangled=True))
+def test_tangled_constraints_still_hold_and_converge(
+    cs: tuple[ClusterConfig, ClusterState],
+) -> None:
+    """Few resources, many colocations and orders: cycles and order loops are common."""
+    config, state = cs
+    test_placements_respect_hard_rules.hypothesis.inner_test(cs)  # type: ignore[attr-defined]
+    test_action_list_is_ordered_and_safe.hypothesis.inner_test(cs)  # type: ignore[attr-defined]
+    _converges(config, state, schedule(config, state))

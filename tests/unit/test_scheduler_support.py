@@ -51,12 +51,8 @@ def config(
         name="test",
         nodes=tuple(NodeConfig(n, f"198.18.0.{i + 1}") for i, n in enumerate(names)),
         resources=rscs,
-        locations=tuple(
-            LocationConstraint(f"loc-{r}-{n}", r, n, s) for r, n, s in locations
-        ),
-        colocations=tuple(
-            ColocationConstraint(f"col-{r}-{w}", r, w, s) for r, w, s in colocations
-        ),
+        locations=tuple(LocationConstraint(f"loc-{r}-{n}", r, n, s) for r, n, s in locations),
+        colocations=tuple(ColocationConstraint(f"col-{r}-{w}", r, w, s) for r, w, s in colocations),
         orders=tuple(
             o if isinstance(o, OrderConstraint) else OrderConstraint(f"ord-{o[0]}-{o[1]}", *o)
             for o in orders
@@ -65,7 +61,7 @@ def config(
 
 
 def node_states(nodes: str) -> dict[str, NodeState]:
-    """"n1 n2:standby n3:offline n4:unclean n5:shutdown" -> NodeState per node."""
+    """ "n1 n2:standby n3:offline n4:unclean n5:shutdown" -> NodeState per node."""
     out: dict[str, NodeState] = {}
     for spec in nodes.split():
         name, _, flag = spec.partition(":")

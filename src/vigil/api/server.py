@@ -78,10 +78,11 @@ async def _store_health(agent: NodeAgent) -> dict[str, Any]:
 async def get_status(request: web.Request) -> web.Response:
     agent = _agent(request)
     snap, view = agent.snapshot, agent.view
-    if snap is None or view is None:
-        raise ApiError(503, f"node {agent.node} has not joined the cluster yet (store "
-                       f"{'reachable' if agent.store_ok else 'unreachable'}); wait or ask "
-                       "another node")
+    if snap is None or view is None or not agent.joined:
+        # A node outside the cluster only has a stale view: let the client ask another.
+        raise ApiError(503, f"node {agent.node} is not in the cluster right now (store "
+                       f"{'reachable' if agent.store_ok else 'unreachable'}, no valid lease); "
+                       "ask another node")
     doc = status_document(agent.config, snap, view, agent.node, await _store_health(agent))
     doc["local"] = {"node": agent.node, "joined": agent.joined, "is_dc": agent.is_dc,
                     "lease_remaining": round(agent.clock.remaining(time.monotonic()), 3),

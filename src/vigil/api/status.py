@@ -14,7 +14,7 @@ from vigil.model.state import Membership, RscState
 def node_label(view: MembershipView, name: str) -> str:
     st = view.nodes[name]
     if st.membership is not Membership.ONLINE:
-        return st.membership.value
+        return str(st.membership.value)
     if st.shutting_down:
         return "shutting-down"
     return "standby" if st.standby else "online"

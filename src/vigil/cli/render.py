@@ -22,8 +22,8 @@ def render_status(doc: dict[str, Any], now: float | None = None) -> str:
     else:
         store_txt = f"NO QUORUM ({len(reach)}/{total} members reachable)"
     lines = [
-        f"Cluster {doc['cluster']}: config v{doc.get('config_version')}, DC {doc.get('dc') or '-'}, "
-        f"store {store_txt}",
+        f"Cluster {doc['cluster']}: config v{doc.get('config_version')}, "
+        f"DC {doc.get('dc') or '-'}, store {store_txt}",
         f"Answered by {doc.get('answered_by')} at revision {doc.get('revision')}",
         "",
         "Nodes:",
@@ -67,6 +67,7 @@ def render_status(doc: dict[str, Any], now: float | None = None) -> str:
 def render_events(events: list[dict[str, Any]]) -> str:
     out = []
     for e in events:
-        ts = time.strftime("%H:%M:%S", time.localtime(e["time"])) + f".{int(e['time'] * 1000) % 1000:03d}"
+        ms = int(e["time"] * 1000) % 1000
+        ts = time.strftime("%H:%M:%S", time.localtime(e["time"])) + f".{ms:03d}"
         out.append(f"{ts}  {e['node']:<6} {e['kind']:<10} {e['message']}")
     return "\n".join(out) if out else "(no events)"

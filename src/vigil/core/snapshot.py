@@ -83,7 +83,8 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
                 s["transition"] = rec.TransitionRecord.from_json(kv.value)
                 s["transition_revision"] = kv.mod_revision
             elif parts[0] == "members" and len(parts) == 2:
-                members[parts[1]] = Member(rec.MemberRecord.from_json(kv.value), kv.create_revision)
+                record = rec.MemberRecord.from_json(kv.value)
+                members[parts[1]] = Member(record, kv.create_revision)
             elif parts[0] == "results" and len(parts) == 2:
                 results[parts[1]] = rec.ResultsRecord.from_json(kv.value)
                 results_rev[parts[1]] = kv.mod_revision
@@ -110,6 +111,7 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
         members=members, results=results, results_revision=results_rev, statuses=statuses,
         failures=failures, failure_revision=failure_rev,
         runtime_locations=tuple(sorted(locations, key=lambda c: c.id)), target_roles=roles,
-        node_attrs=attrs, reprobe=reprobe, event_keys=tuple(sorted(events)), problems=tuple(problems),
+        node_attrs=attrs, reprobe=reprobe, event_keys=tuple(sorted(events)),
+        problems=tuple(problems),
         **s,  # type: ignore[arg-type]
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,17 +27,26 @@ T = TypeVar("T")
 TAG_VAR = "VIGIL_LAB_NODE"
 
 
+_handed_out: set[int] = set()
+
+
 def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
+    """Ports for servers that start later. Drawn below the kernel's ephemeral range
+    (32768+), so a client connection or another bind(0) made meanwhile cannot take one
+    before its server binds it; never the same port twice in one process."""
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    ports: list[int] = []
+    while len(ports) < n:
+        port = rng.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        ports.append(port)
     return ports
 
 
@@ -85,8 +95,7 @@ class LocalCluster:
         ports = free_ports(3 * nodes)
         self.ports = {n: ports[3 * i:3 * i + 3] for i, n in enumerate(self.names)}
         self.timings = timings or {}
-        self.store = {"etcd_election_timeout": "500ms", "etcd_heartbeat_interval": "50ms",
-                      **(store or {})}
+        self.store = dict(store or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.config_path = base / "cluster.yaml"
         base.mkdir(parents=True, exist_ok=True)

@@ -51,8 +51,10 @@ class StoreConfig:
     """Client URLs of an existing etcd cluster (mode external)."""
     prefix: str = "/vigil"
     """Every key lives under `<prefix>/<cluster name>/`."""
-    etcd_heartbeat_interval: float = 0.1
-    etcd_election_timeout: float = 1.0
+    etcd_heartbeat_interval: float = 0.05
+    etcd_election_timeout: float = 0.5
+    """A LAN default: a lost etcd leader is replaced within about 1 s, well inside what
+    a node's lease tolerates without contact (lease_ttl - lease_margin - keepalive)."""
     request_timeout: float = 2.0
 
 
@@ -60,8 +62,8 @@ class StoreConfig:
 class Timings:
     lease_ttl: float = 2.0
     """Membership lease TTL; whole seconds (etcd rounds up)."""
-    keepalive_interval: float = 0.5
-    lease_margin: float = 1.0
+    keepalive_interval: float = 0.25
+    lease_margin: float = 0.5
     """A node stops its resources once less than this remains of its own lease view."""
     self_fence_timeout: float = 0.5
     """After a lost node's lease expired, how long before its resources count as stopped."""

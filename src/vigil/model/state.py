@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from vigil.model.config import LocationConstraint
 
 
-class Membership(str, Enum):
+class Membership(StrEnum):
     ONLINE = "online"
     """Holds a valid lease."""
     OFFLINE = "offline"
@@ -24,7 +24,7 @@ class Membership(str, Enum):
     until the self-fence timeout has elapsed or fencing confirms it is off."""
 
 
-class RscState(str, Enum):
+class RscState(StrEnum):
     STOPPED = "stopped"
     STARTED = "started"
     FAILED = "failed"

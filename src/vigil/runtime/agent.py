@@ -25,7 +25,7 @@ from vigil.core.membership import MembershipView, node_states
 from vigil.core.node import interrupted
 from vigil.core.outcomes import outcome
 from vigil.core.snapshot import Snapshot, parse_snapshot
-from vigil.model.config import ClusterConfig
+from vigil.model.config import ClusterConfig, Resource
 from vigil.model.load import ConfigInvalid, load_config_text
 from vigil.model.state import RscState
 from vigil.runtime.executor import Executor
@@ -57,6 +57,10 @@ class NodeAgent:
         self.state_dir = state_dir
         self.keys = Keys(config.store.prefix, config.name)
         endpoints = store_endpoints or self._endpoints(config)
+        # Local member first: reads stay on this node while its member is healthy.
+        own = self.me.etcd_client_url
+        if own in endpoints:
+            endpoints = [own, *(e for e in endpoints if e != own)]
         self.store = EtcdStore(endpoints, request_timeout=config.store.request_timeout)
         self.writer = NodeWriter(self.store, self.keys, node)
         self.ctx = NodeContext(node, state_dir)
@@ -95,11 +99,6 @@ class NodeAgent:
             loop.add_signal_handler(sig, self.request_shutdown)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._forget_state_of_previous_boot()
-        # Local endpoint first: reads stay on this node while its member is healthy.
-        own = self.me.etcd_client_url
-        if own in self.store.endpoints:
-            self.store.endpoints.remove(own)
-            self.store.endpoints.insert(0, own)
         if self.config.store.mode == "embedded":
             await self._start_etcd()
         from vigil.api.server import start_api
@@ -187,7 +186,7 @@ class NodeAgent:
         if removed and self.joined:
             asyncio.get_running_loop().create_task(self._stop_orphans(old, removed))
 
-    async def _stop_orphans(self, old: ClusterConfig, removed: list[object]) -> None:
+    async def _stop_orphans(self, old: ClusterConfig, removed: list[Resource]) -> None:
         for r in old.resources:
             if r in removed and self.executor.local.get(r.id) is not RscState.STOPPED:
                 self.executor.cancel_monitor(r.id)

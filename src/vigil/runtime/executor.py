@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 from vigil.agents.base import NodeContext, OcfRc, OpResult, ResourceAgent
 from vigil.agents.factory import make_agent
+from vigil.core.node import runnable_actions
 from vigil.core.outcomes import outcome
 from vigil.core.snapshot import Snapshot
-from vigil.core.node import runnable_actions
 from vigil.model.config import ClusterConfig, Resource
 from vigil.model.state import RscState
 from vigil.model.transition import Action

@@ -39,13 +39,18 @@ def number_actions(inp: Inputs, drafts: list[DraftAction]) -> tuple[Action, ...]
     heapq.heapify(ready)
     ids: dict[ActionKey, int] = {}
     listed: list[DraftAction] = []
+    stops_left = sum(1 for d in drafts if d.op == "stop")
     while len(listed) < len(drafts):
-        if ready:
+        # A start may only go ahead of the stops if none is left: when the remaining
+        # stops wait on each other (an order loop), break the loop among them first.
+        if ready and (ready[0][0][0] == 0 or stops_left == 0):
             _, key = heapq.heappop(ready)
             if key in ids:
                 continue
         else:
             key = _break_loop(by_key, ids, sort_key)
+        if key[0] == "stop":
+            stops_left -= 1
         ids[key] = len(listed) + 1
         listed.append(by_key[key])
         for later in dependents[key]:

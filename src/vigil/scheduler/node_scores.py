@@ -50,16 +50,23 @@ def apply_colocations(
 ) -> None:
     """Add the colocations of `rid` with resources already placed in this run.
 
-    Normally only targets are placed before `rid`. In a colocation cycle a dependent
-    may have been placed first; then the constraint is honoured in reverse (the target
-    goes where the dependent is, or avoids it), which satisfies it just as well.
+    Normally only targets are placed before `rid`. In a cycle a dependent may have been
+    placed first; then a mandatory (+/-INFINITY) colocation is honoured in reverse (the
+    target goes where the dependent is, or avoids it), which satisfies it just as well.
+    A finite one is not: it is advice to the dependent, which has already chosen;
+    pushing it onto the target would count it twice in two-way cycles, and would let
+    the outcome hinge on which of the two went first, so a later run could undo it.
     """
     for c in inp.colocations_of.get(rid, ()):
         if c.with_resource in placed:
             _constrain(inp, sheet, c, c.with_resource, placed[c.with_resource])
     for c in inp.colocated_with.get(rid, ()):
-        if c.resource in placed and placed[c.resource] is not None:
+        if c.resource in placed and placed[c.resource] is not None and _mandatory(c):
             _constrain(inp, sheet, c, c.resource, placed[c.resource])
+
+
+def _mandatory(c: ColocationConstraint) -> bool:
+    return abs(clamp(c.score)) >= INFINITY
 
 
 def _constrain(

@@ -6,17 +6,25 @@ node it already runs on (as Pacemaker does: without this a saturated score, e.g.
 INFINITY + stickiness, would let a resource hop between equally good nodes), then to
 the node with the fewest resources placed so far in this run, then to config order.
 
-Hard rules that the one-pass loop cannot always see (a mandatory order whose `first`
-is placed after its `then`, a colocation honoured in reverse inside a cycle) are
-checked afterwards; any resource that breaks one is marked unable to run and the whole
-placement is recomputed, until nothing breaks. Each round rules out at least one more
-resource, and without cycles the first round already holds.
+Hard rules that the one-pass loop cannot always see inside a cycle (a mandatory order
+whose `first` is placed after its `then`; a colocation honoured in reverse) are checked
+afterwards, and the whole placement is recomputed with a correction, until nothing
+breaks:
+- a dependent placed where its mandatory target is not (or where its anti-colocated
+  target also is) is banned from that node only, so the pair can meet elsewhere;
+- a `then` placed although its mandatory `first` will not run was placed before
+  `first` (the order edge lost to a colocation): the next round places `first` before
+  it, as firmly as a colocation target; if that happens again, `then` is ruled out.
+  (Ruling it out at once would also free whatever `then` kept `first` from, and the
+  next run, `then` stopped, would place both: it would not converge.)
+Each round adds at least one ban, reordering or rule-out, so rounds are bounded;
+without cycles the first round already holds, so the usual cost is one pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vigil.model.config import INFINITY
 from vigil.scheduler.inputs import Inputs
@@ -40,19 +48,35 @@ class Decision:
         return f"{self.resource}: {self.cause}"
 
 
+@dataclass
+class _Corrections:
+    """What earlier rounds learnt: nodes a resource must avoid, resources that cannot run."""
+
+    bans: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Resource -> [(node, why)]."""
+    ruled_out: dict[str, str] = field(default_factory=dict)
+    """Resource -> why it cannot run."""
+    first_then: list[tuple[str, str]] = field(default_factory=list)
+    """Mandatory orders whose `first` must now be placed before `then`."""
+
+    def ban(self, rid: str, node: str, why: str) -> None:
+        self.bans.setdefault(rid, []).append((node, why))
+
+
 def place_resources(inp: Inputs) -> dict[str, Decision]:
     """A decision per resource, keyed and ordered as the config lists resources."""
+    corrections = _Corrections()
     order = placement_order(inp)
-    ruled_out: dict[str, str] = {}
     while True:
-        decisions = _place_once(inp, order, ruled_out)
-        broken = _broken_rules(inp, decisions, ruled_out)
-        if not broken:
+        decisions = _place_once(inp, order, corrections)
+        reordered = len(corrections.first_then)
+        if not _correct_broken_rules(inp, decisions, corrections):
             return {r.id: decisions[r.id] for r in inp.resources}
-        ruled_out.update(broken)
+        if len(corrections.first_then) != reordered:
+            order = placement_order(inp, corrections.first_then)
 
 
-def _place_once(inp: Inputs, order: list[str], ruled_out: Mapping[str, str]) -> dict[str, Decision]:
+def _place_once(inp: Inputs, order: list[str], corrections: _Corrections) -> dict[str, Decision]:
     placed: dict[str, str | None] = {}
     load = dict.fromkeys(inp.nodes, 0)
     decisions: dict[str, Decision] = {}
@@ -60,7 +84,9 @@ def _place_once(inp: Inputs, order: list[str], ruled_out: Mapping[str, str]) -> 
         rsc = inp.resources[inp.resource_index[rid]]
         sheet = base_scores(inp, rsc)
         apply_colocations(inp, rid, placed, sheet)
-        decision = _decide(inp, rid, sheet, placed, ruled_out, load)
+        for node, why in corrections.bans.get(rid, ()):
+            sheet.add(node, -INFINITY, why)
+        decision = _decide(inp, rid, sheet, placed, corrections.ruled_out, load)
         decisions[rid] = decision
         placed[rid] = decision.node
         if decision.node is not None:
@@ -113,32 +139,38 @@ def _order_cause(order_id: str, first: str) -> str:
     return f"cannot run: order {order_id} needs {first} first, and {first} will not run"
 
 
-def _broken_rules(
-    inp: Inputs, decisions: Mapping[str, Decision], ruled_out: Mapping[str, str]
-) -> dict[str, str]:
-    """Resources placed against a mandatory colocation or order, with why."""
-    broken: dict[str, str] = {}
-
-    def flag(rid: str, cause: str) -> None:
-        if rid not in ruled_out and decisions[rid].node is not None:
-            broken.setdefault(rid, cause)
-
+def _correct_broken_rules(
+    inp: Inputs, decisions: Mapping[str, Decision], corrections: _Corrections
+) -> bool:
+    """Record a correction for every hard rule the placement breaks; True if any."""
+    found = False
+    banned: set[tuple[str, str]] = set()
     for c in inp.colocations:
         here = decisions[c.resource].node
         there = decisions[c.with_resource].node
+        if here is None or (c.resource, here) in banned:
+            continue
         score = clamp(c.score)
         if score >= INFINITY and here != there:
-            flag(
-                c.resource,
-                f"cannot run: colocation {c.id} needs {c.with_resource} on the same node, "
-                "and they cannot be placed together",
-            )
-        elif score <= -INFINITY and here is not None and here == there:
-            flag(
-                c.resource,
-                f"cannot run: colocation {c.id} forbids sharing a node with {c.with_resource}",
-            )
+            why = f"colocation {c.id}: {c.with_resource} cannot run on {here}"
+        elif score <= -INFINITY and here == there:
+            why = f"colocation {c.id}: never with {c.with_resource}, which is on {here}"
+        else:
+            continue
+        corrections.ban(c.resource, here, why)
+        banned.add((c.resource, here))
+        found = True
     for o in inp.orders:
-        if o.kind == "Mandatory" and decisions[o.first].node is None:
-            flag(o.then, _order_cause(o.id, o.first))
-    return broken
+        if (
+            o.kind != "Mandatory"
+            or decisions[o.first].node is not None
+            or decisions[o.then].node is None
+            or o.then in corrections.ruled_out
+        ):
+            continue
+        if (o.first, o.then) not in corrections.first_then:
+            corrections.first_then.append((o.first, o.then))
+        else:
+            corrections.ruled_out[o.then] = _order_cause(o.id, o.first)
+        found = True
+    return found

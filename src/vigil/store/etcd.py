@@ -1,0 +1,752 @@
+"""EtcdStore: the Store on etcd's v3 JSON gateway (grpc-gateway), over aiohttp.
+
+The gateway speaks JSON over HTTP/1.1 POST: keys and values are base64, int64 fields are
+decimal strings, fields at their zero value are left out (a failed txn has no
+`succeeded`, a PUT watch event no `type`, a keepalive of an unknown lease no `TTL`).
+Unary errors come back as `{"error", "message", "code"}` with an HTTP status; a streaming
+call (watch, keepalive) reports an error inside a 200 stream as
+`{"error": {"grpc_code", "http_code", "message", "http_status"}}`.
+
+Every call runs under one deadline (`request_timeout`). Endpoints are tried in turn, the
+one that answered last first:
+  - an endpoint that refuses the connection is skipped for every call (nothing was sent);
+  - reads and other idempotent calls (range, status, lease grant/keepalive/revoke) also
+    move on after a timeout, a broken connection or an "unavailable" answer; with several
+    endpoints each attempt gets a share of the deadline, so one hung member cannot eat it;
+  - writes (put, delete, txn, compaction) move on only when the member rejected them
+    before proposing ("no leader", "too many requests"); once a write may have been
+    delivered, a failure raises `OutcomeUnknown` (a StoreUnavailable) and is not retried.
+KV, lease and watch calls carry gRPC metadata `hasleader=true`: a member cut off from
+its leader rejects them at once instead of hanging until the deadline, and cancels
+watches about three election timeouts after it lost its leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import codecs
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, Final
+
+import aiohttp
+
+from vigil.store.base import (
+    Compacted,
+    Compare,
+    Delete,
+    KeyValue,
+    LeaseLost,
+    Put,
+    Store,
+    StoreError,
+    StoreHealth,
+    StoreUnavailable,
+    TxnOp,
+    TxnResult,
+    WatchEvent,
+)
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+_REQUIRE_LEADER: Final = {"Grpc-Metadata-hasleader": "true"}
+_MIN_ATTEMPT: Final = 0.25
+"""Smallest share of the deadline one attempt of a retryable call gets."""
+_MAX_STREAM_BUFFER: Final = 64 * 1024 * 1024
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class EtcdError(StoreError):
+    """An error etcd reported; `code` is the gRPC status code when known."""
+
+    def __init__(self, message: str, code: int | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+
+
+class EtcdUnavailable(EtcdError, StoreUnavailable):
+    """gRPC Unavailable / DeadlineExceeded: the member cannot serve the request now."""
+
+
+class EtcdNoLeader(EtcdUnavailable):
+    """The member has no leader; it rejected the request before proposing it."""
+
+
+class EtcdLeaderChanged(EtcdUnavailable):
+    """The leader changed while the request was in flight."""
+
+
+class EtcdRequestTimedOut(EtcdUnavailable):
+    """etcd's own request timeout: a write may or may not have been applied."""
+
+
+class EtcdTooManyRequests(EtcdUnavailable):
+    """The member is overloaded (apply lags commit); rejected before proposing."""
+
+
+class EtcdNotCapable(EtcdUnavailable):
+    """The member is not ready for v3 requests yet (still starting)."""
+
+
+class EtcdWatchCanceled(EtcdUnavailable):
+    """The server canceled a watch for another reason than compaction."""
+
+
+class EtcdLeaseNotFound(EtcdError, LeaseLost):
+    """etcdserver: requested lease not found."""
+
+
+class EtcdInvalidArgument(EtcdError):
+    """The request itself is wrong (gRPC InvalidArgument)."""
+
+
+class EtcdDuplicateKey(EtcdInvalidArgument):
+    """A txn writes the same key twice in one branch."""
+
+
+class EtcdTooManyOps(EtcdInvalidArgument):
+    """A txn has more operations than the server's --max-txn-ops."""
+
+
+class EtcdRequestTooLarge(EtcdInvalidArgument):
+    """The request exceeds the server's --max-request-bytes."""
+
+
+class EtcdCompacted(EtcdError):
+    """A request named a revision that was compacted away (also: compacting it again)."""
+
+
+class EtcdFutureRevision(EtcdError):
+    """A request named a revision the store has not reached."""
+
+
+class EtcdNoSpace(EtcdError):
+    """The backend quota is exceeded (NOSPACE alarm): writes fail until defrag+disarm."""
+
+
+class EtcdPermissionDenied(EtcdError):
+    """gRPC PermissionDenied."""
+
+
+class EtcdUnauthenticated(EtcdError):
+    """gRPC Unauthenticated (auth enabled, token missing or invalid)."""
+
+
+class EtcdProtocolError(EtcdError):
+    """The gateway answered something that is not the expected JSON."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """A write may have reached the store: it may or may not have been applied."""
+
+
+_BY_MESSAGE: Final[dict[str, type[EtcdError]]] = {
+    "etcdserver: no leader": EtcdNoLeader,
+    "etcdserver: leader changed": EtcdLeaderChanged,
+    "etcdserver: too many requests": EtcdTooManyRequests,
+    "etcdserver: not capable": EtcdNotCapable,
+    "etcdserver: requested lease not found": EtcdLeaseNotFound,
+    "etcdserver: duplicate key given in txn request": EtcdDuplicateKey,
+    "etcdserver: too many operations in txn request": EtcdTooManyOps,
+    "etcdserver: request is too large": EtcdRequestTooLarge,
+    "etcdserver: mvcc: required revision has been compacted": EtcdCompacted,
+    "etcdserver: mvcc: required revision is a future revision": EtcdFutureRevision,
+    "etcdserver: mvcc: database space exceeded": EtcdNoSpace,
+}
+_BY_CODE: Final[dict[int, type[EtcdError]]] = {
+    1: EtcdUnavailable,  # Canceled: e.g. "grpc: the client connection is closing" (shutdown)
+    3: EtcdInvalidArgument,
+    4: EtcdRequestTimedOut,  # DeadlineExceeded
+    5: EtcdError,  # NotFound (other than leases)
+    7: EtcdPermissionDenied,
+    8: EtcdTooManyRequests,  # ResourceExhausted
+    11: EtcdError,  # OutOfRange
+    14: EtcdUnavailable,
+    16: EtcdUnauthenticated,
+}
+_RETRY_WRITE: Final = (EtcdNoLeader, EtcdTooManyRequests, EtcdNotCapable)
+"""Errors a member returns before proposing a write: safe to try another member."""
+
+
+def error_from_response(data: object, http_status: int | None = None) -> EtcdError:
+    """The exception for an error body (unary or streaming shape)."""
+    message, code = "", None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):  # streaming: {"error": {"grpc_code", "http_code", ...}}
+            message = str(err.get("message", ""))
+            code = err.get("grpc_code")
+            http_status = err.get("http_code", http_status)
+        else:
+            message = str(data.get("message") or err or "")
+            code = data.get("code")
+    else:
+        message = str(data)
+    message = message.strip()
+    code = code if isinstance(code, int) else None
+    cls = _BY_MESSAGE.get(message)
+    if cls is None and message.startswith("etcdserver: request timed out"):
+        cls = EtcdRequestTimedOut
+    if cls is None and code is not None:
+        cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = EtcdUnavailable if http_status in (502, 503, 504) else EtcdError
+    return cls(message or f"HTTP {http_status}", code, http_status)
+
+
+# --- encoding -----------------------------------------------------------------------
+
+
+def _key_bytes(key: str) -> bytes:
+    return key.encode("utf-8", "surrogateescape")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _b64key(key: str) -> str:
+    return _b64(_key_bytes(key))
+
+
+def _unb64(data: str) -> bytes:
+    return base64.b64decode(data)
+
+
+def _unb64key(data: str) -> str:
+    return _unb64(data).decode("utf-8", "surrogateescape")
+
+
+def prefix_range_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with prefix (b"\\0": no end)."""
+    end = bytearray(prefix)
+    while end:
+        if end[-1] < 0xFF:
+            end[-1] += 1
+            return bytes(end)
+        end.pop()
+    return b"\0"
+
+
+def _range_fields(key: str, prefix: bool) -> JSON:
+    raw = _key_bytes(key)
+    if prefix and not raw:
+        return {"key": _b64(b"\0"), "range_end": _b64(b"\0")}  # the whole keyspace
+    fields: JSON = {"key": _b64(raw)}
+    if prefix:
+        fields["range_end"] = _b64(prefix_range_end(raw))
+    return fields
+
+
+def _int(data: JSON, name: str) -> int:
+    return int(data.get(name, 0))
+
+
+def _revision(resp: JSON) -> int:
+    header = resp.get("header")
+    return _int(header, "revision") if isinstance(header, dict) else 0
+
+
+def _kv(data: JSON) -> KeyValue:
+    return KeyValue(
+        key=_unb64key(data["key"]),
+        value=_unb64(data.get("value", "")),
+        create_revision=_int(data, "create_revision"),
+        mod_revision=_int(data, "mod_revision"),
+        version=_int(data, "version"),
+        lease=_int(data, "lease"),
+    )
+
+
+def _event(data: JSON) -> WatchEvent:
+    if data.get("type") == "DELETE":
+        return WatchEvent("delete", _kv(data["kv"]))
+    return WatchEvent("put", _kv(data["kv"]))
+
+
+_CMP_RESULT: Final = {"=": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER"}
+_CMP_FIELD: Final = {
+    "create": ("CREATE", "create_revision"),
+    "mod": ("MOD", "mod_revision"),
+    "version": ("VERSION", "version"),
+    "lease": ("LEASE", "lease"),
+}
+
+
+def _compare(c: Compare) -> JSON:
+    out: JSON = {"key": _b64key(c.key), "result": _CMP_RESULT[c.op]}
+    if c.target == "value":
+        if not isinstance(c.value, bytes):
+            raise TypeError(f"compare on value of {c.key!r} needs bytes, got {c.value!r}")
+        out.update(target="VALUE", value=_b64(c.value))
+    else:
+        if not isinstance(c.value, int):
+            raise TypeError(f"compare on {c.target} of {c.key!r} needs an int, got {c.value!r}")
+        target, field = _CMP_FIELD[c.target]
+        out.update(target=target)
+        out[field] = str(c.value)
+    return out
+
+
+def _put_fields(key: str, value: bytes, lease: int) -> JSON:
+    fields: JSON = {"key": _b64key(key), "value": _b64(value)}
+    if lease:
+        fields["lease"] = str(lease)
+    return fields
+
+
+def _op(op: TxnOp) -> JSON:
+    if isinstance(op, Put):
+        return {"request_put": _put_fields(op.key, op.value, op.lease)}
+    if isinstance(op, Delete):
+        return {"request_delete_range": _range_fields(op.key, op.prefix)}
+    raise TypeError(f"not a txn op: {op!r}")
+
+
+class JsonStream:
+    """Splits a gateway stream (JSON objects, newline-separated or not) into objects."""
+
+    def __init__(self) -> None:
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._buf = ""
+        self._decoder = json.JSONDecoder()
+
+    def feed(self, data: bytes) -> list[JSON]:
+        self._buf += self._text.decode(data)
+        if len(self._buf) > _MAX_STREAM_BUFFER:
+            raise EtcdProtocolError("stream message larger than 64 MiB or not JSON")
+        out: list[JSON] = []
+        while True:
+            text = self._buf.lstrip()
+            # Parse only when a message may be complete: avoids re-parsing a growing prefix.
+            if not text or not (text.endswith("}") or "\n" in text):
+                self._buf = text
+                return out
+            try:
+                obj, end = self._decoder.raw_decode(text)
+            except json.JSONDecodeError:
+                self._buf = text
+                return out
+            if not isinstance(obj, dict):
+                raise EtcdProtocolError(f"unexpected stream message: {obj!r}")
+            out.append(obj)
+            self._buf = text[end:]
+
+
+def _parse_body(body: bytes, status: int) -> JSON:
+    """The JSON object of a response; raises the mapped EtcdError for an error."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data: object = json.JSONDecoder().raw_decode(text)[0] if text else {}
+    except json.JSONDecodeError:
+        if status != 200:
+            raise error_from_response(text, status) from None
+        raise EtcdProtocolError(f"response is not JSON: {text[:200]!r}") from None
+    if status != 200:
+        raise error_from_response(data, status)
+    if not isinstance(data, dict):
+        raise EtcdProtocolError(f"response is not a JSON object: {text[:200]!r}")
+    if isinstance(data.get("error"), dict):  # an error inside a 200 stream
+        raise error_from_response(data, status)
+    return data
+
+
+def normalize_endpoint(endpoint: str) -> str:
+    endpoint = endpoint.strip().rstrip("/")
+    return endpoint if "://" in endpoint else f"http://{endpoint}"
+
+
+# --- the store ----------------------------------------------------------------------
+
+
+class EtcdStore(Store):
+    """A Store on one etcd cluster, reached through any of `endpoints` (client URLs)."""
+
+    def __init__(self, endpoints: Sequence[str], request_timeout: float = 2.0) -> None:
+        if isinstance(endpoints, str):
+            endpoints = [endpoints]
+        if not endpoints:
+            raise ValueError("EtcdStore needs at least one endpoint")
+        if request_timeout <= 0:
+            raise ValueError("request_timeout must be positive")
+        self._endpoints: tuple[str, ...] = tuple(normalize_endpoint(e) for e in endpoints)
+        self.request_timeout = request_timeout
+        self._current = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return self._endpoints
+
+    @property
+    def current_endpoint(self) -> str:
+        """The endpoint the next call tries first (the one that answered last)."""
+        return self._endpoints[self._current]
+
+    # --- transport ---
+
+    def _session_or_open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise StoreError("EtcdStore is closed")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),  # deadlines are ours
+                headers={"Content-Type": "application/json"},
+            )
+        return self._session
+
+    def _rotate(self, index: int) -> None:
+        if self._current == index:
+            self._current = (index + 1) % len(self._endpoints)
+
+    async def _post_once(self, endpoint: str, path: str, body: JSON, leader: bool) -> JSON:
+        session = self._session_or_open()
+        headers = _REQUIRE_LEADER if leader else None
+        async with session.post(
+            endpoint + path, data=json.dumps(body), headers=headers
+        ) as resp:
+            raw = await resp.read()
+            return _parse_body(raw, resp.status)
+
+    async def _call(
+        self, path: str, body: JSON, *, retry: bool, leader: bool = True
+    ) -> JSON:
+        """POST to the first endpoint that answers, within one deadline (see module doc)."""
+        loop = asyncio.get_running_loop()
+        n = len(self._endpoints)
+        deadline = loop.time() + self.request_timeout
+        share = max(self.request_timeout / n, _MIN_ATTEMPT) if retry and n > 1 else None
+        errors: list[str] = []
+        sent = False
+        rounds = 0
+        try:
+            async with asyncio.timeout_at(deadline):
+                attempt = 0
+                while True:
+                    index = self._current
+                    endpoint = self._endpoints[index]
+                    sent = False
+                    try:
+                        if share is None:
+                            sent = True
+                            return await self._post_once(endpoint, path, body, leader)
+                        async with asyncio.timeout_at(min(loop.time() + share, deadline)):
+                            sent = True
+                            return await self._post_once(endpoint, path, body, leader)
+                    except aiohttp.ClientConnectorError as e:  # never delivered
+                        errors.append(f"{endpoint}: {e.os_error or e}")
+                    except (aiohttp.ClientError, TimeoutError, OSError) as e:
+                        if not retry:
+                            raise OutcomeUnknown(
+                                f"{path} on {endpoint}: outcome unknown ({_describe(e)})"
+                            ) from e
+                        errors.append(f"{endpoint}: {_describe(e)}")
+                    except EtcdUnavailable as e:
+                        if not retry and not isinstance(e, _RETRY_WRITE):
+                            raise OutcomeUnknown(
+                                f"{path} on {endpoint}: outcome unknown ({e})"
+                            ) from e
+                        errors.append(f"{endpoint}: {e}")
+                    sent = False  # this attempt surely did not apply (or may be retried)
+                    log.debug("etcd %s failed on %s: %s", path, endpoint, errors[-1])
+                    self._rotate(index)
+                    attempt += 1
+                    if attempt % n == 0:
+                        rounds += 1
+                        await asyncio.sleep(min(0.025 * 2**rounds, 0.25))
+        except TimeoutError:
+            if sent and not retry:
+                raise OutcomeUnknown(
+                    f"{path}: outcome unknown, no answer within {self.request_timeout}s"
+                ) from None
+            detail = "; ".join(errors[-n:]) or "no answer"
+            raise StoreUnavailable(
+                f"{path}: no etcd endpoint answered within {self.request_timeout}s ({detail})"
+            ) from None
+
+    # --- KV ---
+
+    async def get(self, key: str) -> KeyValue | None:
+        resp = await self._call("/v3/kv/range", _range_fields(key, False), retry=True)
+        kvs = resp.get("kvs") or []
+        return _kv(kvs[0]) if kvs else None
+
+    async def get_prefix(self, prefix: str) -> tuple[int, list[KeyValue]]:
+        resp = await self._call("/v3/kv/range", _range_fields(prefix, True), retry=True)
+        return _revision(resp), [_kv(kv) for kv in resp.get("kvs") or []]
+
+    async def put(self, key: str, value: bytes, lease: int = 0) -> int:
+        resp = await self._call("/v3/kv/put", _put_fields(key, value, lease), retry=False)
+        return _revision(resp)
+
+    async def delete(self, key: str, prefix: bool = False) -> int:
+        """Delete key (or every key under it); returns the store revision after it."""
+        resp = await self._call("/v3/kv/deleterange", _range_fields(key, prefix), retry=False)
+        return _revision(resp)
+
+    async def txn(
+        self,
+        compares: Sequence[Compare],
+        success: Sequence[TxnOp],
+        failure: Sequence[TxnOp] = (),
+    ) -> TxnResult:
+        body: JSON = {
+            "compare": [_compare(c) for c in compares],
+            "success": [_op(op) for op in success],
+            "failure": [_op(op) for op in failure],
+        }
+        resp = await self._call("/v3/kv/txn", body, retry=False)
+        return TxnResult(bool(resp.get("succeeded", False)), _revision(resp))
+
+    async def compact(self, revision: int, physical: bool = True) -> None:
+        """Discard history before `revision`; watches from older revisions get Compacted."""
+        body: JSON = {"revision": str(revision), "physical": physical}
+        await self._call("/v3/kv/compaction", body, retry=False)
+
+    # --- leases ---
+
+    async def lease_grant(self, ttl: int) -> tuple[int, int]:
+        # Retried: a lease granted by a lost attempt only expires unused.
+        resp = await self._call("/v3/lease/grant", {"TTL": str(ttl)}, retry=True)
+        if resp.get("error"):
+            raise error_from_response({"message": resp["error"]})
+        return _int(resp, "ID"), _int(resp, "TTL")
+
+    async def lease_keepalive(self, lease_id: int) -> int:
+        """Renew once; the caller should take its timestamp *before* calling (S2)."""
+        resp = await self._call("/v3/lease/keepalive", {"ID": str(lease_id)}, retry=True)
+        result = resp.get("result")
+        ttl = _int(result, "TTL") if isinstance(result, dict) else 0
+        if ttl <= 0:
+            raise LeaseLost(f"lease {lease_id:x} expired or was revoked")
+        return ttl
+
+    async def lease_revoke(self, lease_id: int) -> None:
+        """Revoke the lease, deleting its keys; revoking a lease already gone is a no-op."""
+        with contextlib.suppress(EtcdLeaseNotFound):
+            await self._call("/v3/lease/revoke", {"ID": str(lease_id)}, retry=True)
+
+    async def lease_ttl(self, lease_id: int) -> int:
+        """Remaining whole seconds of a lease (-1 when it is gone)."""
+        resp = await self._call("/v3/lease/timetolive", {"ID": str(lease_id)}, retry=True)
+        return _int(resp, "TTL")  # etcd says -1 for an unknown lease; 0 is left out
+
+    # --- watch ---
+
+    async def watch(
+        self,
+        prefix: str,
+        start_revision: int,
+        *,
+        progress_notify: bool = False,
+        idle_timeout: float | None = None,
+    ) -> AsyncGenerator[list[WatchEvent], None]:
+        """Batches of events under prefix from start_revision on, in revision order.
+
+        Raises Compacted if start_revision is gone, StoreUnavailable when the stream
+        breaks (or, with idle_timeout, when nothing arrives for that long: pair it with
+        progress_notify and etcd's --experimental-watch-progress-notify-interval).
+        """
+        create: JSON = _range_fields(prefix, True)
+        create["start_revision"] = str(start_revision)
+        if progress_notify:
+            create["progress_notify"] = True
+        resp, stream, pending = await self._open_watch({"create_request": create})
+        try:
+            while True:
+                for message in pending:
+                    events = _watch_events(message)
+                    if events:
+                        yield events
+                try:
+                    async with asyncio.timeout(idle_timeout):
+                        chunk = await resp.content.readany()
+                except TimeoutError:
+                    raise StoreUnavailable(
+                        f"watch {prefix!r}: no message for {idle_timeout}s"
+                    ) from None
+                except (aiohttp.ClientError, OSError) as e:
+                    raise StoreUnavailable(f"watch {prefix!r} broke: {_describe(e)}") from e
+                if not chunk:
+                    raise StoreUnavailable(f"watch {prefix!r}: stream closed by the server")
+                pending = stream.feed(chunk)
+        finally:
+            resp.close()
+
+    async def _open_watch(
+        self, body: JSON
+    ) -> tuple[aiohttp.ClientResponse, JsonStream, list[JSON]]:
+        """Start a watch stream on the first endpoint that confirms it (within the deadline)."""
+        session = self._session_or_open()
+        errors: list[str] = []
+        n = len(self._endpoints)
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                attempt = 0
+                while True:
+                    index = self._current
+                    endpoint = self._endpoints[index]
+                    resp: aiohttp.ClientResponse | None = None
+                    try:
+                        resp = await session.post(
+                            endpoint + "/v3/watch", data=json.dumps(body), headers=_REQUIRE_LEADER
+                        )
+                        if resp.status != 200:
+                            _parse_body(await resp.read(), resp.status)  # raises
+                        stream = JsonStream()
+                        pending: list[JSON] = []
+                        while not pending:
+                            chunk = await resp.content.readany()
+                            if not chunk:
+                                raise EtcdUnavailable("watch stream closed before it was created")
+                            pending = stream.feed(chunk)
+                        first = pending[0]
+                        result = first.get("result")
+                        if not isinstance(result, dict) or not result.get("created"):
+                            _watch_events(first)  # raises if it is an error
+                            raise EtcdProtocolError(f"watch not created: {first!r}")
+                        if result.get("canceled"):
+                            _watch_events(first)
+                        return resp, stream, pending[1:]
+                    except (aiohttp.ClientError, OSError, EtcdUnavailable) as e:
+                        if resp is not None:
+                            resp.close()
+                        if isinstance(e, EtcdWatchCanceled):
+                            raise
+                        errors.append(f"{endpoint}: {_describe(e)}")
+                    except BaseException:
+                        if resp is not None:
+                            resp.close()
+                        raise
+                    self._rotate(index)
+                    attempt += 1
+                    if attempt % n == 0:
+                        await asyncio.sleep(0.05)
+        except TimeoutError:
+            detail = "; ".join(errors[-n:]) or "no answer"
+            raise StoreUnavailable(
+                f"watch: no etcd endpoint answered within {self.request_timeout}s ({detail})"
+            ) from None
+
+    # --- cluster ---
+
+    async def _probe(self, endpoint: str) -> tuple[JSON, JSON | None]:
+        """An endpoint's status and (best effort) its member list, in one deadline."""
+        async with asyncio.timeout(self.request_timeout):
+            status = await self._post_once(endpoint, "/v3/maintenance/status", {}, leader=False)
+            try:
+                members = await self._post_once(
+                    endpoint, "/v3/cluster/member/list", {}, leader=False
+                )
+            except (aiohttp.ClientError, OSError, EtcdError):
+                members = None
+            return status, members
+
+    async def health(self) -> StoreHealth:
+        """Asks every endpoint for its status, in parallel within one deadline."""
+        self._session_or_open()
+        results = await asyncio.gather(
+            *(self._probe(e) for e in self._endpoints), return_exceptions=True
+        )
+        reachable: list[tuple[str, JSON]] = []
+        unreachable: list[str] = []
+        names: dict[int, str] = {}
+        for endpoint, res in zip(self._endpoints, results, strict=True):
+            if isinstance(res, BaseException):
+                if not isinstance(res, Exception):
+                    raise res  # CancelledError and friends
+                log.debug("etcd status of %s failed: %s", endpoint, _describe(res))
+                unreachable.append(endpoint)
+                continue
+            status, members = res
+            reachable.append((endpoint, status))
+            for m in (members or {}).get("members") or []:
+                member_id = _int(m, "ID")
+                names.setdefault(member_id, m.get("name") or f"{member_id:x}")
+        # The leader as seen by the member with the highest term that knows one.
+        with_leader = [s for _, s in reachable if _int(s, "leader")]
+        leader: str | None = None
+        if with_leader:
+            best = max(with_leader, key=lambda s: _int(s, "raftTerm"))
+            leader_id = _int(best, "leader")
+            leader = names.get(leader_id, f"{leader_id:x}")
+        revision = max((_revision(s) for _, s in reachable), default=0)
+        return StoreHealth(
+            reachable_endpoints=tuple(e for e, _ in reachable),
+            unreachable_endpoints=tuple(unreachable),
+            leader=leader,
+            revision=revision,
+            members=tuple(sorted(names.values())),
+        )
+
+    async def wait_ready(self, timeout: float) -> int:
+        """Until a linearizable read succeeds (quorum + leader); returns the revision."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last: Exception | None = None
+        while True:
+            try:
+                async with asyncio.timeout_at(max(deadline, loop.time() + 0.05)):
+                    rev, _ = await self._range_count()
+                return rev
+            except (StoreUnavailable, TimeoutError) as e:
+                last = e
+            if loop.time() >= deadline:
+                raise StoreUnavailable(f"etcd not ready within {timeout}s: {last}")
+            await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
+
+    async def _range_count(self) -> tuple[int, int]:
+        body = _range_fields("", True)
+        body["count_only"] = True
+        resp = await self._call("/v3/kv/range", body, retry=True)
+        return _revision(resp), _int(resp, "count")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def __aenter__(self) -> EtcdStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _watch_events(message: JSON) -> list[WatchEvent]:
+    """The events of one watch message; raises for errors, cancellation, compaction."""
+    if "error" in message:
+        err = error_from_response(message)
+        if isinstance(err, StoreUnavailable | EtcdPermissionDenied | EtcdUnauthenticated):
+            raise err
+        raise EtcdWatchCanceled(f"watch broke: {err}") from err  # any break: caller re-reads
+    result = message.get("result")
+    if not isinstance(result, dict):
+        raise EtcdProtocolError(f"unexpected watch message: {message!r}")
+    compact = _int(result, "compact_revision")
+    if compact:
+        raise Compacted(compact)
+    if result.get("canceled"):
+        reason = result.get("cancel_reason") or "no reason given"
+        raise EtcdWatchCanceled(f"watch canceled by etcd: {reason}")
+    return [_event(e) for e in result.get("events") or []]
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
