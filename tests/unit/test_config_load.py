@@ -42,7 +42,7 @@ store:
 timings:
   lease_ttl: 3s
   keepalive_interval: 1s
-  lease_margin: 1.5s
+  lease_margin: 1s
   self_fence_timeout: 0
   shutdown_timeout: 2m
   start_timeout: 30s
@@ -83,7 +83,7 @@ FULL_EXPECTED = ClusterConfig(
     timings=Timings(
         lease_ttl=3.0,
         keepalive_interval=1.0,
-        lease_margin=1.5,
+        lease_margin=1.0,
         self_fence_timeout=0.0,
         shutdown_timeout=120.0,
         start_timeout=30.0,
@@ -358,7 +358,7 @@ CASES = [
     ),
     Case(
         "keepalive too slow",
-        node_doc("timings:\n  lease_ttl: 3s\n  keepalive_interval: 1500ms\n  lease_margin: 1s\n"),
+        node_doc("timings:\n  lease_ttl: 3s\n  keepalive_interval: 1500ms\n  lease_margin: 500ms\n"),
         6,
         "timings.keepalive_interval",
         ("at most lease_ttl / 3", "keepalive_interval: 1s", "lease_ttl: 5s"),
@@ -376,6 +376,14 @@ CASES = [
         5,
         "timings.lease_ttl",
         ("1.5 x store.etcd_election_timeout", "lease_ttl: 3s", "etcd_election_timeout: 1.333s"),
+    ),
+    Case(
+        "lease does not outlast an etcd leader election",
+        node_doc("store: {etcd_election_timeout: 1s, etcd_heartbeat_interval: 100ms}\n"
+                 "timings: {lease_ttl: 2s}\n"),
+        5,
+        "timings.lease_ttl",
+        ("only 1.25s without store contact", "2 x etcd_election_timeout", "lease_ttl: 3s"),
     ),
     Case(
         "election timeout below 5 heartbeats",

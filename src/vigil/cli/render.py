@@ -64,10 +64,13 @@ def render_status(doc: dict[str, Any], now: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def render_events(events: list[dict[str, Any]]) -> str:
+def render_events(events: list[dict[str, Any]], since: float | None = None) -> str:
+    """One line per event; with `since`, times are shown relative to it (+s.sss)."""
     out = []
     for e in events:
         ms = int(e["time"] * 1000) % 1000
         ts = time.strftime("%H:%M:%S", time.localtime(e["time"])) + f".{ms:03d}"
+        if since is not None:
+            ts = f"{e['time'] - since:+7.3f}s"
         out.append(f"{ts}  {e['node']:<6} {e['kind']:<10} {e['message']}")
     return "\n".join(out) if out else "(no events)"

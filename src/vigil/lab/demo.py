@@ -91,8 +91,8 @@ def run_demo(keep: bool = False, as_json: bool = False) -> int:
         out(f"Killed {killed} processes of {victim}. The service answered again from {moved_to} "
             f"after an outage of {outage:.2f} s.\n" if outage is not None else "")
         timeline = [e for e in cluster.events(200) if e["time"] >= wall0 - 0.001]
-        out("Timeline (vigil events):")
-        out(render_events(timeline))
+        out(f"Timeline (vigil events; seconds after the power-off of {victim}):")
+        out(render_events(timeline, since=wall0))
         out(f"\nBringing {victim} back ...")
         cluster.start_node(victim)
         wait_for(f"{victim} to rejoin", lambda: any(

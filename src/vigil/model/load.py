@@ -762,6 +762,26 @@ def _check_timings(report: _Report, t: Timings, tm: _Map, s: StoreConfig, sm: _M
             (tm, "lease_ttl"),
             (sm, "etcd_election_timeout"),
         )
+    tolerance = ttl - margin - ka
+    if (
+        usable(*names, "store.etcd_election_timeout")
+        and ka + margin < ttl
+        and ka <= ttl / 3 + 1e-9
+        and ttl >= 1.5 * election - 1e-9
+        and tolerance < 2 * election - 1e-9
+    ):
+        blame(
+            "timings.lease_ttl",
+            f"a node can go only {fmt(tolerance)} without store contact (lease_ttl -"
+            f" lease_margin - keepalive_interval) before it must stop its resources, but"
+            f" replacing a lost etcd leader can take 2 x etcd_election_timeout"
+            f" ({fmt(2 * election)}): every node would stop its resources when the etcd"
+            f" leader dies; use lease_ttl: {fmt(math.ceil(2 * election + margin + ka))} or"
+            f" etcd_election_timeout: {fmt(math.floor(tolerance * 1000 / 2) / 1000)}",
+            (tm, "lease_ttl"),
+            (sm, "etcd_election_timeout"),
+            (tm, "lease_margin"),
+        )
     if usable("store.etcd_election_timeout", "store.etcd_heartbeat_interval") and (
         election < 5 * hb - 1e-9
     ):

