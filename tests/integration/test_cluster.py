@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -256,3 +258,42 @@ def test_sigterm_is_a_planned_failover(make_cluster) -> None:  # type: ignore[no
     assert c.pids(home) == []  # agent, its etcd member and its resources all gone
     ev = c.events()
     assert event_index(ev, f"{home} shutting down") < event_index(ev, f"{home} left the cluster")
+
+
+def test_failure_timeout_lets_a_resource_come_back(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    c = make_cluster(
+        resources_yaml=resources(sleeper("app", "{migration_threshold: 1, failure_timeout: 3s}")),
+        constraints_yaml="constraints:\n  location:\n"
+                         "    - {resource: app, node: n1, score: 100}\n")
+    c.start()
+    assert c.wait_running("app") == "n1"
+    c.wait_settled()
+    pid = process_pid(c, "n1", "app")
+    assert pid
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    away = c.wait_running("app", 20, lambda n: n != "n1")
+    assert c.resource("app")["fail_counts"] == {"n1": 1}
+    # Once the failure is 3 s old it no longer counts: the preference for n1 wins again.
+    assert c.wait_running("app", 20, lambda n: n == "n1") == "n1"
+    assert time.monotonic() - t0 >= 3.0
+    assert away != "n1" and not process_pid(c, away, "app")
+
+
+def test_restart_command_stops_and_starts_again(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    c = make_cluster(resources_yaml=resources(sleeper("app")))
+    c.start()
+    home = c.wait_running("app")
+    c.wait_settled()
+    pid = process_pid(c, home, "app")
+    res = subprocess.run([sys.executable, "-m", "vigil", "--config", str(c.config_path),
+                          "resource", "restart", "app"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "restarted app" in res.stdout
+    new_home = c.wait_running("app", 20)
+    new_pid = process_pid(c, new_home, "app")
+    assert new_pid and new_pid != pid
+    ev = [e["message"] for e in c.events()]
+    assert any(m.startswith("stop app on") for m in ev)
+    assert any(m.startswith(f"start app on {new_home}: ok") for m in ev)

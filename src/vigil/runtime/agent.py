@@ -110,6 +110,8 @@ class NodeAgent:
                 await self._join()
                 reason = await self._session()
                 log.warning("session ended: %s", reason)
+        except SessionEnd as e:
+            log.warning("exiting: %s", e)
         finally:
             await self._cleanup()
         return 0
@@ -150,6 +152,8 @@ class NodeAgent:
                 self.store_ok = True
                 return
             except StoreError as e:
+                if self.exiting:
+                    raise SessionEnd("shutdown before the store answered") from e
                 log.info("waiting for the store: %s", e)
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 1.5)
@@ -233,6 +237,8 @@ class NodeAgent:
                     + (f"running: {', '.join(running)}" if running else "nothing running"))
                 return
             except StoreError as e:
+                if self.exiting:
+                    raise SessionEnd("shutdown before joining") from e
                 log.warning("join failed, retrying: %s", e)
                 await asyncio.sleep(0.5)
 
@@ -280,6 +286,8 @@ class NodeAgent:
     async def _session(self) -> str:
         loop = asyncio.get_running_loop()
         self._session_end = loop.create_future()
+        if self.exiting:  # a shutdown arrived while joining
+            self._end_session("shutdown requested while joining")
         self._dirty.set()
         tasks = [
             asyncio.create_task(self._keepalive_loop(), name="keepalive"),
@@ -484,6 +492,10 @@ class NodeAgent:
     async def _drain(self) -> None:
         self._drained: asyncio.Event = asyncio.Event()
         deadline = self.config.timings.shutdown_timeout
+        if not self.joined:
+            self.exiting = True
+            self._end_session("shutdown before joining")
+            return
         try:
             kv = await self.store.get(self.keys.runtime_node(self.node))
             attrs = rec.NodeAttrs.from_json(kv.value) if kv else rec.NodeAttrs()

@@ -160,6 +160,7 @@ def _correct_broken_rules(
         corrections.ban(c.resource, here, why)
         banned.add((c.resource, here))
         found = True
+    promoted_before = set(corrections.first_then)
     for o in inp.orders:
         if (
             o.kind != "Mandatory"
@@ -168,9 +169,9 @@ def _correct_broken_rules(
             or o.then in corrections.ruled_out
         ):
             continue
-        if (o.first, o.then) not in corrections.first_then:
-            corrections.first_then.append((o.first, o.then))
-        else:
+        if (o.first, o.then) in promoted_before:
             corrections.ruled_out[o.then] = _order_cause(o.id, o.first)
+        elif (o.first, o.then) not in corrections.first_then:
+            corrections.first_then.append((o.first, o.then))
         found = True
     return found
