@@ -68,7 +68,7 @@ def run_demo(keep: bool = False, as_json: bool = False) -> int:
     (base / "lab.json").write_text(json.dumps({"tag": cluster.tag, "nodes": cluster.names}))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     probe = HttpProbe("127.0.0.1", port)
-    summary: dict[str, Any] = {"ok": False}
+    summary: dict[str, Any] = {"ok": False, "dir": str(base), "lab_tag": cluster.tag}
     try:
         out(f"Starting 3 nodes on 127.0.0.1 (etcd member + agent each) in {base}")
         cluster.start()
@@ -103,7 +103,7 @@ def run_demo(keep: bool = False, as_json: bool = False) -> int:
             "(stickiness: no needless move back).\n")
         out("$ vigil status")
         out(render_status(cluster.status()))
-        summary = {
+        summary |= {
             "ok": True, "outage_s": round(outage, 3) if outage is not None else None,
             "powered_off": victim, "moved_to": moved_to, "first_node": first,
             "probe_interval_s": probe.interval, "processes_killed": killed,
