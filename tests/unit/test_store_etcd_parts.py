@@ -24,13 +24,12 @@ from vigil.store.etcd import (
     EtcdUnavailable,
     EtcdWatchCanceled,
     JsonStream,
-    _compare,
-    _watch_events,
     error_from_response,
     normalize_endpoint,
     prefix_range_end,
 )
 from vigil.store.etcd_binary import EtcdNotFound, etcd_version, find_etcd, version_problem
+from vigil.store.etcd_wire import _compare, _watch_events
 
 
 def unary(message: str, code: int) -> dict[str, object]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from vigil.core.fencing_policy import FenceRequest, fence_requests, fenced_nodes
 from vigil.core.membership import node_states
 from vigil.core.records import TransitionRecord
 from vigil.core.snapshot import Snapshot
@@ -56,6 +57,8 @@ class Decision:
     reason: str
     wake_in: float | None = None
     cluster: ClusterState | None = None
+    fence: tuple[FenceRequest, ...] = ()
+    """Nodes to fence now (the shell runs the fence devices and records the outcome)."""
 
 
 def cluster_state(
@@ -134,15 +137,21 @@ def decide(
     now_mono: float,
     now_wall: float,
 ) -> Decision:
-    view = node_states(config, snapshot, state.lost_since, state.down, now_mono)
+    fenced = fenced_nodes(snapshot)
+    view = node_states(config, snapshot, state.lost_since, state.down, now_mono, fenced)
     events: list[Event] = []
     for n in view.newly_lost:
+        fenceable = config.fencing.enabled and bool(config.fencing.topology(n))
         events.append(Event("node-lost", (
-            f"node {n} lost its lease; its resources stay possibly active for "
-            f"{config.timings.self_fence_timeout:g}s (self-fence timeout) before recovery")))
+            f"node {n} lost its lease; its resources stay possibly active until it is "
+            + ("fenced, or for " if fenceable else "")
+            + f"{config.timings.self_fence_timeout:g}s (self-fence timeout)")))
     for n in view.newly_down:
         events.append(Event("node-down", f"node {n} is down: self-fence timeout elapsed, "
                             "its resources count as stopped"))
+    fence = tuple(fence_requests(config, snapshot, view.nodes, now_wall, dc_node))
+    for r in fence:
+        events.append(Event("fencing", f"fencing {r.node}: {r.reason}"))
     cs = cluster_state(config, snapshot, view.nodes, now_wall)
     fp = fingerprint(snapshot, cs)
     wakes = [w for w in (view.wake_in, failure_expiry_in(config, cs)) if w is not None]
@@ -156,22 +165,22 @@ def decide(
             if t.aborted:
                 return Decision(new_state, None, tuple(events),
                                 f"transition {t.id} aborted; waiting for {prog.running} "
-                                "running action(s)", wake, cs)
+                                "running action(s)", wake, cs, fence)
             if state.fingerprint == fp:
                 return Decision(new_state, None, tuple(events),
                                 f"transition {t.id} in progress: {prog.running} running, "
-                                f"{prog.pending} pending", wake, cs)
+                                f"{prog.pending} pending", wake, cs, fence)
             aborted = TransitionRecord(t.id, dc_node, token, t.actions, True, t.created_at)
             events.append(Event("transition", f"aborting transition {t.id}: the cluster "
                                 "changed while it ran; will reschedule once running actions "
                                 "finish"))
             return Decision(new_state, aborted, tuple(events),
-                            f"aborting transition {t.id}", wake, cs)
+                            f"aborting transition {t.id}", wake, cs, fence)
 
     result = schedule(config, cs)
     settled = CoordinatorState(view.lost_since, view.down, fp)
     if result.empty:
-        return Decision(settled, None, tuple(events), "nothing to do", wake, cs)
+        return Decision(settled, None, tuple(events), "nothing to do", wake, cs, fence)
     new_id = (t.id if t is not None else 0) + 1
     record = TransitionRecord(new_id, dc_node, token, result.actions, False, now_wall)
     events.append(Event("transition", f"transition {new_id}: {len(result.actions)} action(s)"))
@@ -179,4 +188,4 @@ def decide(
         events.append(Event("action", f"{a.op} {a.resource} on {a.node}: {a.reason}",
                             a.resource))
     return Decision(settled, record, tuple(events),
-                    f"transition {new_id} written", wake, cs)
+                    f"transition {new_id} written", wake, cs, fence)

@@ -1,6 +1,7 @@
 """Node states from a snapshot: online, offline, or unclean (S1's "possibly active").
 
-A node without a lease that last reported active resources is *unclean* until the
+A node whose fencing is confirmed is offline at once. A node without a lease that
+last reported active resources is *unclean* until the
 self-fence timeout has passed since this observer first saw it lost; only then is it
 offline and its resources count as stopped. An observer that did not see the loss
 (a newly elected DC) starts counting when it first looks: later, never earlier.
@@ -42,6 +43,7 @@ def node_states(
     lost_since: Mapping[str, float],
     down: frozenset[str],
     now: float,
+    fenced: frozenset[str] = frozenset(),
 ) -> MembershipView:
     sft = config.timings.self_fence_timeout
     nodes: dict[str, NodeState] = {}
@@ -50,8 +52,12 @@ def node_states(
     newly_down: list[str] = []
     wake: float | None = None
     for n in config.nodes:
+        if n.role != "member":
+            continue  # a witness is a store vote only
         attrs = snapshot.node_attrs.get(n.name, NodeAttrs())
-        if n.name in snapshot.members:
+        if n.name in fenced:
+            membership = Membership.OFFLINE  # confirmed off: nothing runs there (S4)
+        elif n.name in snapshot.members:
             membership = Membership.ONLINE
         elif not possibly_active(snapshot, n.name):
             membership = Membership.OFFLINE

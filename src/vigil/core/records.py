@@ -206,3 +206,49 @@ def location_to_json(c: LocationConstraint) -> bytes:
 def location_from_json(raw: bytes) -> LocationConstraint:
     d = loads(raw)
     return LocationConstraint(d["id"], d["resource"], d["node"], int(d["score"]))
+
+
+@dataclass(frozen=True)
+class FenceRecord:
+    """The current fencing of one node (`fencing/<node>`); finished ones are also
+    appended to `fencing_history/`."""
+
+    node: str
+    state: str
+    """running | done | failed"""
+    action: str
+    reason: str
+    requested_by: str
+    requested_at: float
+    finished_at: float = 0.0
+    outcome: str = ""
+    """The fencer's own account: which level and devices, or why it failed."""
+
+    def to_json(self) -> bytes:
+        return dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> FenceRecord:
+        d = loads(raw)
+        return cls(d["node"], d["state"], d.get("action", "reboot"), d.get("reason", ""),
+                   d.get("requested_by", ""), float(d.get("requested_at", 0.0)),
+                   float(d.get("finished_at", 0.0)), d.get("outcome", ""))
+
+
+@dataclass(frozen=True)
+class SuspectRecord:
+    """What one node's heartbeats say about its peers (`suspects/<observer>`, on its
+    lease)."""
+
+    observer: str
+    suspected: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
+
+    def to_json(self) -> bytes:
+        return dumps({"observer": self.observer, "suspected": list(self.suspected),
+                      "alerts": list(self.alerts)})
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> SuspectRecord:
+        d = loads(raw)
+        return cls(d["observer"], tuple(d.get("suspected", ())), tuple(d.get("alerts", ())))

@@ -46,6 +46,10 @@ class Snapshot:
     runtime_locations: tuple[LocationConstraint, ...] = ()
     target_roles: dict[str, str] = field(default_factory=dict)
     node_attrs: dict[str, rec.NodeAttrs] = field(default_factory=dict)
+    fencing: dict[str, rec.FenceRecord] = field(default_factory=dict)
+    fencing_revision: dict[str, int] = field(default_factory=dict)
+    suspects: dict[str, rec.SuspectRecord] = field(default_factory=dict)
+    """Observer -> its heartbeat view (only observers holding a lease have one)."""
     reprobe: dict[str, int] = field(default_factory=dict)
     """Resource -> revision of its latest `vigil resource cleanup` (nodes probe again)."""
     event_keys: tuple[str, ...] = ()
@@ -69,6 +73,9 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
     attrs: dict[str, rec.NodeAttrs] = {}
     events: list[str] = []
     reprobe: dict[str, int] = {}
+    fencing: dict[str, rec.FenceRecord] = {}
+    fencing_rev: dict[str, int] = {}
+    suspects: dict[str, rec.SuspectRecord] = {}
     problems: list[str] = []
     for kv in kvs:
         rel = keys.rel(kv.key)
@@ -100,6 +107,11 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
                 roles[parts[2]] = rec.loads(kv.value)["target_role"]
             elif rel.startswith("runtime/nodes/"):
                 attrs[parts[2]] = rec.NodeAttrs.from_json(kv.value)
+            elif parts[0] == "fencing" and len(parts) == 2:
+                fencing[parts[1]] = rec.FenceRecord.from_json(kv.value)
+                fencing_rev[parts[1]] = kv.mod_revision
+            elif parts[0] == "suspects" and len(parts) == 2:
+                suspects[parts[1]] = rec.SuspectRecord.from_json(kv.value)
             elif rel.startswith("runtime/reprobe/"):
                 reprobe[parts[2]] = kv.mod_revision
             elif parts[0] == "events":
@@ -111,7 +123,8 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
         members=members, results=results, results_revision=results_rev, statuses=statuses,
         failures=failures, failure_revision=failure_rev,
         runtime_locations=tuple(sorted(locations, key=lambda c: c.id)), target_roles=roles,
-        node_attrs=attrs, reprobe=reprobe, event_keys=tuple(sorted(events)),
+        node_attrs=attrs, reprobe=reprobe, fencing=fencing,
+        fencing_revision=fencing_rev, suspects=suspects, event_keys=tuple(sorted(events)),
         problems=tuple(problems),
         **s,  # type: ignore[arg-type]
     )

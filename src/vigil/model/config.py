@@ -14,6 +14,9 @@ INFINITY = 1_000_000
 """Pacemaker's INFINITY: scores are clamped to [-INFINITY, INFINITY]."""
 
 StoreMode = Literal["embedded", "external"]
+NodeRole = Literal["member", "witness"]
+FenceAction = Literal["reboot", "off"]
+NoQuorumPolicy = Literal["stop", "freeze"]
 OrderKind = Literal["Mandatory", "Optional"]
 TargetRole = Literal["Started", "Stopped"]
 
@@ -26,6 +29,14 @@ class NodeConfig:
     api_port: int = 7400
     etcd_client_port: int = 2379
     etcd_peer_port: int = 2380
+    links: tuple[str, ...] = ()
+    """Addresses for direct heartbeats, one per network link (empty: just `address`)."""
+    role: NodeRole = "member"
+    """`witness`: runs only an etcd member (a quorum vote), never resources."""
+
+    @property
+    def heartbeat_addresses(self) -> tuple[str, ...]:
+        return self.links or (self.address,)
 
     @property
     def api_url(self) -> str:
@@ -73,6 +84,74 @@ class Timings:
     stop_timeout: float = 20.0
     monitor_interval: float = 10.0
     monitor_timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class FenceDevice:
+    id: str
+    agent: str
+    """A program speaking the fence-agents protocol: a name looked up in /usr/sbin,
+    /usr/local/sbin and PATH (e.g. `fence_ipmilan`), or an absolute path."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    secret_files: Mapping[str, str] = field(default_factory=dict)
+    """Parameter -> file holding its value (readable by root only); never printed."""
+    hosts: tuple[str, ...] = ()
+    """Nodes this device can fence (empty: those of host_map; both empty: every node)."""
+    host_map: Mapping[str, str] = field(default_factory=dict)
+    """Node -> the device's name for it (passed as `plug`)."""
+    timeout: float = 20.0
+
+    def can_fence(self, node: str) -> bool:
+        if self.host_map:
+            return node in self.host_map
+        return not self.hosts or node in self.hosts
+
+
+@dataclass(frozen=True)
+class FencingConfig:
+    devices: tuple[FenceDevice, ...] = ()
+    levels: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    """Node -> ordered levels, each a set of device ids that must all succeed. A node
+    without levels uses one level per device that can fence it, in config order."""
+    action: FenceAction = "reboot"
+    retries: int = 2
+    """How often the whole topology is retried before fencing counts as failed."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.devices)
+
+    def topology(self, node: str) -> tuple[tuple[str, ...], ...]:
+        if node in self.levels:
+            return self.levels[node]
+        return tuple((d.id,) for d in self.devices if d.can_fence(node))
+
+    def device(self, did: str) -> FenceDevice:
+        for d in self.devices:
+            if d.id == did:
+                return d
+        raise KeyError(did)
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    enabled: bool = True
+    port: int = 7410
+    interval: float = 0.1
+    timeout: float = 0.5
+    """A node is suspected when no link carried a valid heartbeat for this long."""
+    key_file: str = ""
+    """The cluster key (HMAC); `vigil init` writes one. Empty: heartbeats are off."""
+
+
+@dataclass(frozen=True)
+class WatchdogConfig:
+    timeout: float = 2.0
+    """The watchdog process kills the node's resources when the agent has not fed it
+    for this long, or at once when the agent's lease view ends."""
+    device: str = ""
+    """A kernel watchdog (e.g. /dev/watchdog), pinged while resources may run; empty:
+    the process watchdog alone."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +222,10 @@ class ClusterConfig:
     locations: tuple[LocationConstraint, ...] = ()
     colocations: tuple[ColocationConstraint, ...] = ()
     orders: tuple[OrderConstraint, ...] = ()
+    fencing: FencingConfig = field(default_factory=FencingConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    no_quorum_policy: NoQuorumPolicy = "stop"
 
     def node(self, name: str) -> NodeConfig:
         for n in self.nodes:
@@ -158,4 +241,9 @@ class ClusterConfig:
 
     @property
     def node_names(self) -> tuple[str, ...]:
+        """Nodes that can run resources (witnesses excluded)."""
+        return tuple(n.name for n in self.nodes if n.role == "member")
+
+    @property
+    def all_node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)

@@ -73,7 +73,7 @@ class EmbeddedEtcd:
         self.log_path = self.state_dir / "etcd.log"
         self.binary = binary or find_etcd()
         self.initial_cluster_state = initial_cluster_state
-        names = tuple(initial_members) if initial_members is not None else cluster.node_names
+        names = tuple(initial_members) if initial_members is not None else cluster.all_node_names
         self.initial_members = tuple(cluster.node(n) for n in names)
         if self.node not in self.initial_members and initial_cluster_state == "new":
             raise ValueError(f"node {node!r} is not among the initial members {names}")

@@ -24,23 +24,18 @@ watches about three election timeouts after it lost its leader.
 from __future__ import annotations
 
 import asyncio
-import base64
-import codecs
 import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 
 from vigil.store.base import (
-    Compacted,
     Compare,
-    Delete,
     KeyValue,
     LeaseLost,
-    Put,
     Store,
     StoreError,
     StoreHealth,
@@ -49,315 +44,78 @@ from vigil.store.base import (
     TxnResult,
     WatchEvent,
 )
+from vigil.store.etcd_errors import (
+    _RETRY_WRITE,
+    EtcdCompacted,
+    EtcdDuplicateKey,
+    EtcdError,
+    EtcdFutureRevision,
+    EtcdInvalidArgument,
+    EtcdLeaderChanged,
+    EtcdLeaseNotFound,
+    EtcdNoLeader,
+    EtcdNoSpace,
+    EtcdNotCapable,
+    EtcdPermissionDenied,
+    EtcdProtocolError,
+    EtcdRequestTimedOut,
+    EtcdRequestTooLarge,
+    EtcdTooManyOps,
+    EtcdTooManyRequests,
+    EtcdUnauthenticated,
+    EtcdUnavailable,
+    EtcdWatchCanceled,
+    OutcomeUnknown,
+    error_from_response,
+)
+from vigil.store.etcd_wire import (
+    JSON,
+    JsonStream,
+    _compare,
+    _int,
+    _kv,
+    _op,
+    _parse_body,
+    _put_fields,
+    _range_fields,
+    _revision,
+    _watch_events,
+    prefix_range_end,
+)
+
+__all__ = [
+    "EtcdCompacted",
+    "EtcdDuplicateKey",
+    "EtcdError",
+    "EtcdFutureRevision",
+    "EtcdInvalidArgument",
+    "EtcdLeaderChanged",
+    "EtcdLeaseNotFound",
+    "EtcdNoLeader",
+    "EtcdNoSpace",
+    "EtcdNotCapable",
+    "EtcdPermissionDenied",
+    "EtcdProtocolError",
+    "EtcdRequestTimedOut",
+    "EtcdRequestTooLarge",
+    "EtcdStore",
+    "EtcdTooManyOps",
+    "EtcdTooManyRequests",
+    "EtcdUnauthenticated",
+    "EtcdUnavailable",
+    "EtcdWatchCanceled",
+    "JsonStream",
+    "OutcomeUnknown",
+    "error_from_response",
+    "normalize_endpoint",
+    "prefix_range_end",
+]
 
 log = logging.getLogger(__name__)
-
-JSON = dict[str, Any]
 
 _REQUIRE_LEADER: Final = {"Grpc-Metadata-hasleader": "true"}
 _MIN_ATTEMPT: Final = 0.25
 """Smallest share of the deadline one attempt of a retryable call gets."""
-_MAX_STREAM_BUFFER: Final = 64 * 1024 * 1024
-
-
-# --- errors -------------------------------------------------------------------------
-
-
-class EtcdError(StoreError):
-    """An error etcd reported; `code` is the gRPC status code when known."""
-
-    def __init__(self, message: str, code: int | None = None, http_status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.http_status = http_status
-
-
-class EtcdUnavailable(EtcdError, StoreUnavailable):
-    """gRPC Unavailable / DeadlineExceeded: the member cannot serve the request now."""
-
-
-class EtcdNoLeader(EtcdUnavailable):
-    """The member has no leader; it rejected the request before proposing it."""
-
-
-class EtcdLeaderChanged(EtcdUnavailable):
-    """The leader changed while the request was in flight."""
-
-
-class EtcdRequestTimedOut(EtcdUnavailable):
-    """etcd's own request timeout: a write may or may not have been applied."""
-
-
-class EtcdTooManyRequests(EtcdUnavailable):
-    """The member is overloaded (apply lags commit); rejected before proposing."""
-
-
-class EtcdNotCapable(EtcdUnavailable):
-    """The member is not ready for v3 requests yet (still starting)."""
-
-
-class EtcdWatchCanceled(EtcdUnavailable):
-    """The server canceled a watch for another reason than compaction."""
-
-
-class EtcdLeaseNotFound(EtcdError, LeaseLost):
-    """etcdserver: requested lease not found."""
-
-
-class EtcdInvalidArgument(EtcdError):
-    """The request itself is wrong (gRPC InvalidArgument)."""
-
-
-class EtcdDuplicateKey(EtcdInvalidArgument):
-    """A txn writes the same key twice in one branch."""
-
-
-class EtcdTooManyOps(EtcdInvalidArgument):
-    """A txn has more operations than the server's --max-txn-ops."""
-
-
-class EtcdRequestTooLarge(EtcdInvalidArgument):
-    """The request exceeds the server's --max-request-bytes."""
-
-
-class EtcdCompacted(EtcdError):
-    """A request named a revision that was compacted away (also: compacting it again)."""
-
-
-class EtcdFutureRevision(EtcdError):
-    """A request named a revision the store has not reached."""
-
-
-class EtcdNoSpace(EtcdError):
-    """The backend quota is exceeded (NOSPACE alarm): writes fail until defrag+disarm."""
-
-
-class EtcdPermissionDenied(EtcdError):
-    """gRPC PermissionDenied."""
-
-
-class EtcdUnauthenticated(EtcdError):
-    """gRPC Unauthenticated (auth enabled, token missing or invalid)."""
-
-
-class EtcdProtocolError(EtcdError):
-    """The gateway answered something that is not the expected JSON."""
-
-
-class OutcomeUnknown(StoreUnavailable):
-    """A write may have reached the store: it may or may not have been applied."""
-
-
-_BY_MESSAGE: Final[dict[str, type[EtcdError]]] = {
-    "etcdserver: no leader": EtcdNoLeader,
-    "etcdserver: leader changed": EtcdLeaderChanged,
-    "etcdserver: too many requests": EtcdTooManyRequests,
-    "etcdserver: not capable": EtcdNotCapable,
-    "etcdserver: requested lease not found": EtcdLeaseNotFound,
-    "etcdserver: duplicate key given in txn request": EtcdDuplicateKey,
-    "etcdserver: too many operations in txn request": EtcdTooManyOps,
-    "etcdserver: request is too large": EtcdRequestTooLarge,
-    "etcdserver: mvcc: required revision has been compacted": EtcdCompacted,
-    "etcdserver: mvcc: required revision is a future revision": EtcdFutureRevision,
-    "etcdserver: mvcc: database space exceeded": EtcdNoSpace,
-}
-_BY_CODE: Final[dict[int, type[EtcdError]]] = {
-    1: EtcdUnavailable,  # Canceled: e.g. "grpc: the client connection is closing" (shutdown)
-    3: EtcdInvalidArgument,
-    4: EtcdRequestTimedOut,  # DeadlineExceeded
-    5: EtcdError,  # NotFound (other than leases)
-    7: EtcdPermissionDenied,
-    8: EtcdTooManyRequests,  # ResourceExhausted
-    11: EtcdError,  # OutOfRange
-    14: EtcdUnavailable,
-    16: EtcdUnauthenticated,
-}
-_RETRY_WRITE: Final = (EtcdNoLeader, EtcdTooManyRequests, EtcdNotCapable)
-"""Errors a member returns before proposing a write: safe to try another member."""
-
-
-def error_from_response(data: object, http_status: int | None = None) -> EtcdError:
-    """The exception for an error body (unary or streaming shape)."""
-    message, code = "", None
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict):  # streaming: {"error": {"grpc_code", "http_code", ...}}
-            message = str(err.get("message", ""))
-            code = err.get("grpc_code")
-            http_status = err.get("http_code", http_status)
-        else:
-            message = str(data.get("message") or err or "")
-            code = data.get("code")
-    else:
-        message = str(data)
-    message = message.strip()
-    code = code if isinstance(code, int) else None
-    cls = _BY_MESSAGE.get(message)
-    if cls is None and message.startswith("etcdserver: request timed out"):
-        cls = EtcdRequestTimedOut
-    if cls is None and code is not None:
-        cls = _BY_CODE.get(code)
-    if cls is None:
-        cls = EtcdUnavailable if http_status in (502, 503, 504) else EtcdError
-    return cls(message or f"HTTP {http_status}", code, http_status)
-
-
-# --- encoding -----------------------------------------------------------------------
-
-
-def _key_bytes(key: str) -> bytes:
-    return key.encode("utf-8", "surrogateescape")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _b64key(key: str) -> str:
-    return _b64(_key_bytes(key))
-
-
-def _unb64(data: str) -> bytes:
-    return base64.b64decode(data)
-
-
-def _unb64key(data: str) -> str:
-    return _unb64(data).decode("utf-8", "surrogateescape")
-
-
-def prefix_range_end(prefix: bytes) -> bytes:
-    """The smallest key greater than every key starting with prefix (b"\\0": no end)."""
-    end = bytearray(prefix)
-    while end:
-        if end[-1] < 0xFF:
-            end[-1] += 1
-            return bytes(end)
-        end.pop()
-    return b"\0"
-
-
-def _range_fields(key: str, prefix: bool) -> JSON:
-    raw = _key_bytes(key)
-    if prefix and not raw:
-        return {"key": _b64(b"\0"), "range_end": _b64(b"\0")}  # the whole keyspace
-    fields: JSON = {"key": _b64(raw)}
-    if prefix:
-        fields["range_end"] = _b64(prefix_range_end(raw))
-    return fields
-
-
-def _int(data: JSON, name: str) -> int:
-    return int(data.get(name, 0))
-
-
-def _revision(resp: JSON) -> int:
-    header = resp.get("header")
-    return _int(header, "revision") if isinstance(header, dict) else 0
-
-
-def _kv(data: JSON) -> KeyValue:
-    return KeyValue(
-        key=_unb64key(data["key"]),
-        value=_unb64(data.get("value", "")),
-        create_revision=_int(data, "create_revision"),
-        mod_revision=_int(data, "mod_revision"),
-        version=_int(data, "version"),
-        lease=_int(data, "lease"),
-    )
-
-
-def _event(data: JSON) -> WatchEvent:
-    if data.get("type") == "DELETE":
-        return WatchEvent("delete", _kv(data["kv"]))
-    return WatchEvent("put", _kv(data["kv"]))
-
-
-_CMP_RESULT: Final = {"=": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER"}
-_CMP_FIELD: Final = {
-    "create": ("CREATE", "create_revision"),
-    "mod": ("MOD", "mod_revision"),
-    "version": ("VERSION", "version"),
-    "lease": ("LEASE", "lease"),
-}
-
-
-def _compare(c: Compare) -> JSON:
-    out: JSON = {"key": _b64key(c.key), "result": _CMP_RESULT[c.op]}
-    if c.target == "value":
-        if not isinstance(c.value, bytes):
-            raise TypeError(f"compare on value of {c.key!r} needs bytes, got {c.value!r}")
-        out.update(target="VALUE", value=_b64(c.value))
-    else:
-        if not isinstance(c.value, int):
-            raise TypeError(f"compare on {c.target} of {c.key!r} needs an int, got {c.value!r}")
-        target, field = _CMP_FIELD[c.target]
-        out.update(target=target)
-        out[field] = str(c.value)
-    return out
-
-
-def _put_fields(key: str, value: bytes, lease: int) -> JSON:
-    fields: JSON = {"key": _b64key(key), "value": _b64(value)}
-    if lease:
-        fields["lease"] = str(lease)
-    return fields
-
-
-def _op(op: TxnOp) -> JSON:
-    if isinstance(op, Put):
-        return {"request_put": _put_fields(op.key, op.value, op.lease)}
-    if isinstance(op, Delete):
-        return {"request_delete_range": _range_fields(op.key, op.prefix)}
-    raise TypeError(f"not a txn op: {op!r}")
-
-
-class JsonStream:
-    """Splits a gateway stream (JSON objects, newline-separated or not) into objects."""
-
-    def __init__(self) -> None:
-        self._text = codecs.getincrementaldecoder("utf-8")()
-        self._buf = ""
-        self._decoder = json.JSONDecoder()
-
-    def feed(self, data: bytes) -> list[JSON]:
-        self._buf += self._text.decode(data)
-        if len(self._buf) > _MAX_STREAM_BUFFER:
-            raise EtcdProtocolError("stream message larger than 64 MiB or not JSON")
-        out: list[JSON] = []
-        while True:
-            text = self._buf.lstrip()
-            # Parse only when a message may be complete: avoids re-parsing a growing prefix.
-            if not text or not (text.endswith("}") or "\n" in text):
-                self._buf = text
-                return out
-            try:
-                obj, end = self._decoder.raw_decode(text)
-            except json.JSONDecodeError:
-                self._buf = text
-                return out
-            if not isinstance(obj, dict):
-                raise EtcdProtocolError(f"unexpected stream message: {obj!r}")
-            out.append(obj)
-            self._buf = text[end:]
-
-
-def _parse_body(body: bytes, status: int) -> JSON:
-    """The JSON object of a response; raises the mapped EtcdError for an error."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data: object = json.JSONDecoder().raw_decode(text)[0] if text else {}
-    except json.JSONDecodeError:
-        if status != 200:
-            raise error_from_response(text, status) from None
-        raise EtcdProtocolError(f"response is not JSON: {text[:200]!r}") from None
-    if status != 200:
-        raise error_from_response(data, status)
-    if not isinstance(data, dict):
-        raise EtcdProtocolError(f"response is not a JSON object: {text[:200]!r}")
-    if isinstance(data.get("error"), dict):  # an error inside a 200 stream
-        raise error_from_response(data, status)
-    return data
 
 
 def normalize_endpoint(endpoint: str) -> str:
@@ -724,25 +482,6 @@ class EtcdStore(Store):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def _watch_events(message: JSON) -> list[WatchEvent]:
-    """The events of one watch message; raises for errors, cancellation, compaction."""
-    if "error" in message:
-        err = error_from_response(message)
-        if isinstance(err, StoreUnavailable | EtcdPermissionDenied | EtcdUnauthenticated):
-            raise err
-        raise EtcdWatchCanceled(f"watch broke: {err}") from err  # any break: caller re-reads
-    result = message.get("result")
-    if not isinstance(result, dict):
-        raise EtcdProtocolError(f"unexpected watch message: {message!r}")
-    compact = _int(result, "compact_revision")
-    if compact:
-        raise Compacted(compact)
-    if result.get("canceled"):
-        reason = result.get("cancel_reason") or "no reason given"
-        raise EtcdWatchCanceled(f"watch canceled by etcd: {reason}")
-    return [_event(e) for e in result.get("events") or []]
 
 
 def _describe(e: BaseException) -> str:

@@ -10,6 +10,9 @@ failures/<node>/<rsc>       fail count and last failure of a resource on a node
 runtime/constraints/<id>    constraints made by `vigil resource move|ban`
 runtime/roles/<rsc>         runtime target-role override
 runtime/nodes/<node>        node attributes: standby, shutting_down
+fencing/<node>              the current fencing of a node (running, done, failed)
+fencing_history/<ms>-<node> finished fencing operations
+suspects/<observer>         a node's heartbeat view of its peers (on its lease)
 events/<ms>-<node>-<seq>    decisions with their reasons
 """
 
@@ -56,6 +59,16 @@ class Keys:
 
     def runtime_node(self, node: str) -> str:
         return f"{self.root}runtime/nodes/{node}"
+
+    def fencing(self, node: str = "") -> str:
+        return f"{self.root}fencing/{node}"
+
+    @property
+    def fencing_history(self) -> str:
+        return self.root + "fencing_history/"
+
+    def suspects(self, observer: str) -> str:
+        return f"{self.root}suspects/{observer}"
 
     @property
     def events(self) -> str:

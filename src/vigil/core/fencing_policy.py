@@ -1,0 +1,91 @@
+"""When the DC fences a node (S4: fence before recovery), decided from one snapshot.
+
+A node needs fencing when it may still run resources the cluster wants elsewhere and
+cannot be told to stop them:
+  - it lost its lease while resources were possibly active on it (unclean);
+  - a stop failed there (the resource is blocked until the node is off);
+  - every other online node's heartbeats suspect it (silent on all links), while it
+    still holds a lease and runs resources — the fast path that does not wait for the
+    lease to expire.
+A node whose fencing is confirmed is off: its resources count as stopped at once.
+A failed fencing is retried after a pause; it never counts as confirmation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vigil.core.membership import possibly_active
+from vigil.core.snapshot import Snapshot
+from vigil.model.config import ClusterConfig
+from vigil.model.state import Membership, NodeState, RscState
+
+RETRY_AFTER = 5.0
+"""Seconds (wall clock) between a failed fencing and the next attempt."""
+
+
+@dataclass(frozen=True)
+class FenceRequest:
+    node: str
+    reason: str
+
+
+def fenced_nodes(snapshot: Snapshot) -> frozenset[str]:
+    """Nodes whose fencing is confirmed and who have not joined since (a node deletes
+    its fencing record when it joins again)."""
+    return frozenset(n for n, r in snapshot.fencing.items() if r.state == "done")
+
+
+def suspected_by_all(snapshot: Snapshot, node: str) -> list[str]:
+    """The observers that suspect `node`, if every online observer except it does."""
+    observers = [o for o in snapshot.suspects if o != node and o in snapshot.members]
+    if not observers:
+        return []
+    if all(node in snapshot.suspects[o].suspected for o in observers):
+        return sorted(observers)
+    return []
+
+
+def fence_requests(
+    config: ClusterConfig,
+    snapshot: Snapshot,
+    nodes: dict[str, NodeState],
+    now_wall: float,
+    dc: str = "",
+) -> list[FenceRequest]:
+    if not config.fencing.enabled:
+        return []
+    out: list[FenceRequest] = []
+    for name, st in nodes.items():
+        if not config.fencing.topology(name):
+            continue  # nothing can fence it: the lease rule alone applies
+        record = snapshot.fencing.get(name)
+        if record is not None:
+            if record.state == "done":
+                continue
+            # A fencing started by an earlier DC died with it: this DC starts again.
+            if record.state == "running" and record.requested_by in ("", dc):
+                continue
+            if record.state == "failed" and now_wall - record.finished_at < RETRY_AFTER:
+                continue
+        reason = _why(snapshot, name, st)
+        if reason:
+            out.append(FenceRequest(name, reason))
+    return out
+
+
+def _why(snapshot: Snapshot, node: str, st: NodeState) -> str:
+    active = possibly_active(snapshot, node)
+    if st.membership is Membership.UNCLEAN:
+        return f"{node} lost its lease while {', '.join(active)} may still run there"
+    if st.membership is not Membership.ONLINE:
+        return ""
+    failed = sorted(r for (n, r), s in snapshot.statuses.items()
+                    if n == node and s.state is RscState.STOP_FAILED)
+    if failed:
+        return f"stop of {', '.join(failed)} failed on {node}"
+    observers = suspected_by_all(snapshot, node)
+    if observers and active:
+        return (f"{node} is silent on every heartbeat link (suspected by "
+                f"{', '.join(observers)}) while running {', '.join(active)}")
+    return ""
