@@ -47,3 +47,13 @@ if [ ! -x /usr/lib/ocf/resource.d/heartbeat/Dummy ]; then
         exit 1
     fi
 fi
+
+# fence-agents: the fence-agents protocol's reference programs (fence_dummy proves the
+# protocol in tests). Optional outside tests: vigil runs any fence agent you configure.
+if [ ! -x /usr/sbin/fence_dummy ]; then
+    if apt_install fence-agents; then
+        echo "installed Debian's fence-agents"
+    else
+        echo "note: fence-agents not installed (apt-get install fence-agents); fencing tests will fail" >&2
+    fi
+fi

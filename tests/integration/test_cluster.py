@@ -297,3 +297,23 @@ def test_restart_command_stops_and_starts_again(make_cluster) -> None:  # type: 
     ev = [e["message"] for e in c.events()]
     assert any(m.startswith("stop app on") for m in ev)
     assert any(m.startswith(f"start app on {new_home}: ok") for m in ev)
+
+
+@pytest.mark.parametrize("victim_is_owner", [True, False])
+def test_witness_keeps_two_nodes_quorate_when_either_dies(make_cluster, victim_is_owner) -> None:  # type: ignore[no-untyped-def]
+    c = make_cluster(nodes=2, witnesses=1, resources_yaml=resources(sleeper("app")))
+    c.start()
+    owner = c.wait_running("app")
+    c.wait_settled()
+    doc = c.status()
+    assert [n["state"] for n in doc["nodes"]] == ["online", "online", "witness"]
+    assert len(doc["store"]["reachable"]) == 3
+    victim = owner if victim_is_owner else next(n for n in c.names if n != owner)
+    survivor = next(n for n in c.names if n != victim)
+    c.power_off(victim)
+    assert c.wait_running("app", 30, lambda n: n == survivor) == survivor
+    wait_for(f"{victim} offline", lambda: next(
+        n for n in c.status(survivor)["nodes"] if n["name"] == victim)["state"] == "offline", 20)
+    doc = c.status(survivor)
+    assert doc["store"]["quorate"] and len(doc["store"]["reachable"]) == 2
+    assert c.running_on("app") == survivor

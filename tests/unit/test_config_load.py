@@ -358,7 +358,9 @@ CASES = [
     ),
     Case(
         "keepalive too slow",
-        node_doc("timings:\n  lease_ttl: 3s\n  keepalive_interval: 1500ms\n  lease_margin: 500ms\n"),
+        node_doc(
+            "timings:\n  lease_ttl: 3s\n  keepalive_interval: 1500ms\n  lease_margin: 500ms\n"
+        ),
         6,
         "timings.keepalive_interval",
         ("at most lease_ttl / 3", "keepalive_interval: 1s", "lease_ttl: 5s"),

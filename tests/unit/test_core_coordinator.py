@@ -83,3 +83,15 @@ def test_next_transition_id_follows_the_last() -> None:
                  results={"b": rec.ResultsRecord(9, frozenset(), {1: rec.ActionOutcome(0)})})
     d = decide(CoordinatorState(), s, CFG, "a", 7, 1.0, 1.0)
     assert d.write is not None and d.write.id == 10 and d.write.dc == "a"
+
+
+def test_a_claimed_start_on_a_lost_node_counts_as_possibly_active() -> None:
+    # b claimed "start app" and vanished before reporting: app may be running there.
+    t = rec.TransitionRecord(3, "a", 5, (Action(1, "b", "app", "start"),))
+    s = Snapshot(revision=10, members=members("a"), transition=t,
+                 results={"b": rec.ResultsRecord(3, frozenset({1}))})
+    d = decide(CoordinatorState(), s, CFG, "a", 5, now_mono=50.0, now_wall=50.0)
+    assert d.write is None and any(e.kind == "node-lost" for e in d.events)
+    later = decide(d.state, s, CFG, "a", 5, now_mono=50.5, now_wall=50.5)
+    assert later.write is not None  # after the lease rule: recovered on a
+    assert [(x.node, x.op) for x in later.write.actions] == [("a", "start")]

@@ -116,13 +116,25 @@ async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> str:
     return f"pid {pgid} survived SIGKILL for {KILL_WAIT:.0f}s (uninterruptible sleep?)"
 
 
+def _feed_stdin(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    """Hand `data` to the child's stdin and close it, without waiting: the transport
+    writes what the pipe takes now and the rest as the child reads; a child that exits
+    without reading just closes the pipe (no error, no blocking)."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        stdin.write(data)
+        stdin.close()
+
+
 async def run_action(
     argv: Sequence[str],
     env: Mapping[str, str],
     timeout: float,
     cwd: str | Path | None = None,
+    stdin_data: bytes | None = None,
 ) -> ActionRun:
-    """Run `argv` with exactly `env` as its environment and stdin from /dev/null.
+    """Run `argv` with exactly `env` as its environment and stdin from /dev/null, or
+    from a pipe carrying `stdin_data` (then closed) when given: fence agents read their
+    parameters, passwords included, from stdin, so they never touch a file.
 
     rc is the exit status; OcfRc.TIMEOUT when the deadline passed (timed_out=True);
     OcfRc.EXEC_ERROR when the program could not be executed; OcfRc.ERR_GENERIC when the
@@ -133,7 +145,7 @@ async def run_action(
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if stdin_data is None else asyncio.subprocess.PIPE,
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 env=dict(env),
@@ -149,6 +161,8 @@ async def run_action(
                 message = f"cannot execute {where}: {what}"
             return ActionRun(OcfRc.EXEC_ERROR, message, time.monotonic() - start, False)
 
+        if stdin_data is not None and proc.stdin is not None:
+            _feed_stdin(proc.stdin, stdin_data)
         timed_out = False
         note = ""
         try:

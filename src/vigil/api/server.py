@@ -211,6 +211,59 @@ async def node_command(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "message": msg})
 
 
+async def fence_command(request: web.Request) -> web.Response:
+    """`vigil fence NODE`: an operator's fencing, run by the node answering (like
+    stonith_admin); recorded like the DC's, so a confirmed one lets resources recover."""
+    from vigil.fencing.runner import fence_node
+
+    agent = _agent(request)
+    node = request.match_info["node"]
+    _node(agent, node)
+    body = await _body(request)
+    cfg = agent.config
+    action = body.get("action") or cfg.fencing.action
+    if action not in ("reboot", "off"):
+        raise ApiError(400, f"action '{action}': use reboot or off")
+    if not cfg.fencing.topology(node):
+        raise ApiError(409, f"no fence device can fence {node}: add one under fencing.devices "
+                       "(see `vigil fence verify`)")
+    key = agent.keys.fencing(node)
+    kv = await agent.store.get(key)
+    if kv is not None and rec.FenceRecord.from_json(kv.value).state == "running":
+        raise ApiError(409, f"{node} is being fenced already; see `vigil fence history`")
+    running = rec.FenceRecord(node, "running", action, "requested by an operator (vigil fence)",
+                              agent.node, time.time())
+    guard = [Compare(key, "mod", "=", kv.mod_revision)] if kv else \
+        [Compare(key, "create", "=", 0)]
+    if not (await agent.store.txn(guard, [Put(key, running.to_json())])).succeeded:
+        raise ApiError(409, f"{node}'s fencing changed meanwhile; run the command again")
+    await agent.writer.event("fencing", f"fencing {node} ({action}): requested by an operator")
+    outcome = await fence_node(cfg.fencing, node, action)
+    await agent.fencing.record(running, outcome, agent.snapshot)
+    return web.json_response({"ok": outcome.ok, "message": outcome.reason},
+                             status=200 if outcome.ok else 502)
+
+
+async def fence_history(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    _, kvs = await agent.store.get_prefix(agent.keys.fencing_history)
+    out = []
+    for kv in kvs[-int(request.query.get("limit", "50")):]:
+        r = rec.FenceRecord.from_json(kv.value)
+        out.append({"node": r.node, "state": r.state, "action": r.action, "reason": r.reason,
+                    "requested_by": r.requested_by, "requested_at": r.requested_at,
+                    "finished_at": r.finished_at, "outcome": r.outcome})
+    return web.json_response({"history": out})
+
+
+async def fence_verify(request: web.Request) -> web.Response:
+    from vigil.fencing.runner import verify
+
+    agent = _agent(request)
+    report = await verify(agent.config.fencing, agent.config.node_names)
+    return web.json_response(report.to_dict())
+
+
 async def get_config(request: web.Request) -> web.Response:
     agent = _agent(request)
     kv = await agent.store.get(agent.keys.config)
@@ -235,6 +288,15 @@ async def put_config(request: web.Request) -> web.Response:
     if cfg.name != agent.config.name:
         raise ApiError(422, f"{filename}: cluster name '{cfg.name}' differs from the running "
                        f"cluster '{agent.config.name}'; nothing was applied")
+    snap = agent.snapshot
+    if snap is not None:
+        from vigil.core.membership import possibly_active
+        busy = [n for n in agent.config.node_names if n not in cfg.node_names
+                and (n in snap.members or possibly_active(snap, n))]
+        if busy:
+            raise ApiError(409, f"{filename}: removes node(s) {', '.join(busy)} which still "
+                           "run or hold a lease; put them in standby, wait until they run "
+                           "nothing, stop their agents, then apply again; nothing was applied")
     kv = await agent.store.get(agent.keys.config)
     old = rec.ConfigRecord.from_json(kv.value) if kv else None
     if old is not None and old.source == source:
@@ -270,6 +332,9 @@ def make_app(agent: NodeAgent) -> web.Application:
     app.router.add_get("/v1/events", get_events)
     app.router.add_post("/v1/resources/{rid}/{cmd}", resource_command)
     app.router.add_post("/v1/nodes/{node}/{cmd}", node_command)
+    app.router.add_get("/v1/fence/history", fence_history)
+    app.router.add_post("/v1/fence/verify", fence_verify)
+    app.router.add_post("/v1/fence/{node}", fence_command)
     app.router.add_get("/v1/config", get_config)
     app.router.add_put("/v1/config", put_config)
     app.router.add_get("/metrics", get_metrics)

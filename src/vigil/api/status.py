@@ -11,8 +11,13 @@ from vigil.model.config import ClusterConfig
 from vigil.model.state import Membership, RscState
 
 
-def node_label(view: MembershipView, name: str) -> str:
+def node_label(view: MembershipView, name: str, snap: Snapshot | None = None) -> str:
     st = view.nodes[name]
+    record = snap.fencing.get(name) if snap is not None else None
+    if record is not None and record.state == "running":
+        return "being-fenced"
+    if st.membership is Membership.OFFLINE and record is not None and record.state == "done":
+        return "fenced"
     if st.membership is not Membership.ONLINE:
         return str(st.membership.value)
     if st.shutting_down:
@@ -25,8 +30,13 @@ def status_document(config: ClusterConfig, snap: Snapshot, view: MembershipView,
     nodes = []
     for n in config.nodes:
         member = snap.members.get(n.name)
+        if n.role == "witness":
+            nodes.append({"name": n.name, "address": n.address, "state": "witness", "dc": False,
+                          "api_url": None, "agent_pid": None, "role": "witness"})
+            continue
         nodes.append({
-            "name": n.name, "address": n.address, "state": node_label(view, n.name),
+            "name": n.name, "address": n.address, "state": node_label(view, n.name, snap),
+            "role": n.role,
             "dc": snap.dc is not None and snap.dc.record.node == n.name,
             "api_url": n.api_url,
             "agent_pid": member.record.pid if member else None,
@@ -76,5 +86,11 @@ def status_document(config: ClusterConfig, snap: Snapshot, view: MembershipView,
         "nodes": nodes,
         "resources": resources,
         "transition": transition,
+        "fencing": {
+            "devices": [d.id for d in config.fencing.devices],
+            "self_fencing_only": not config.fencing.enabled,
+            "unfenceable": [n for n in config.node_names if not config.fencing.topology(n)],
+            "nodes": {n: r.state for n, r in snap.fencing.items()},
+        },
         "problems": list(snap.problems),
     }

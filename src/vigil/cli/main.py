@@ -13,7 +13,12 @@ import click
 
 from vigil import __version__
 from vigil.cli.client import ApiFailed, ApiUnreachable, Client, api_urls
-from vigil.cli.render import render_events, render_status
+from vigil.cli.render import (
+    render_events,
+    render_fence_history,
+    render_fence_verify,
+    render_status,
+)
 from vigil.model.load import ConfigInvalid, load_config_file
 
 
@@ -77,13 +82,38 @@ def agent(config_file: str, node: str, state_dir: str | None,
         cfg = load_config_file(config_file)
     except ConfigInvalid as e:
         fail(f"the config is invalid, the agent did not start:\n{e}", 2)
-    if node not in cfg.node_names:
+    if node not in cfg.all_node_names:
         fail(f"{config_file}: no node '{node}' (nodes: {', '.join(cfg.node_names)}); "
              "pass one of them with --node", 2)
+    if node not in cfg.node_names:
+        fail(f"{config_file}: {node} is a witness: run `vigil witness --node {node}` there", 2)
     source = Path(config_file).read_text()
     sdir = Path(state_dir) if state_dir else Path("/var/lib/vigil") / node
     sys.exit(asyncio.run(
         NodeAgent(cfg, source, config_file, node, sdir, list(store_endpoints) or None).run()))
+
+
+@main.command()
+@click.option("--config", "-c", "config_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--node", required=True, envvar="VIGIL_NODE",
+              help="The witness's name in the config (a node with role: witness).")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="etcd data (default /var/lib/vigil/<node>).")
+def witness(config_file: str, node: str, state_dir: str | None) -> None:
+    """Run only an etcd member: the quorum vote a two-node cluster needs."""
+    from vigil.runtime.witness import run_witness
+    logging.basicConfig(level="INFO",
+                        format=f"%(asctime)s {node} %(name)s %(levelname)s: %(message)s")
+    try:
+        cfg = load_config_file(config_file)
+    except ConfigInvalid as e:
+        fail(f"the config is invalid, the witness did not start:\n{e}", 2)
+    if node not in cfg.all_node_names or cfg.node(node).role != "witness":
+        witnesses = [n.name for n in cfg.nodes if n.role == "witness"] or ["none"]
+        fail(f"{config_file}: '{node}' is not a witness node (witnesses: "
+             f"{', '.join(witnesses)}); mark it with `role: witness`", 2)
+    sdir = Path(state_dir) if state_dir else Path("/var/lib/vigil") / node
+    sys.exit(asyncio.run(run_witness(cfg, node, sdir)))
 
 
 @main.group()
@@ -222,6 +252,35 @@ def node_standby(ctx: click.Context, name: str) -> None:
 def node_unstandby(ctx: click.Context, name: str) -> None:
     """Let NAME host resources again."""
     click.echo(call(ctx, "POST", f"/v1/nodes/{name}/unstandby")["message"])
+
+
+@main.command()
+@click.argument("what")
+@click.option("--action", type=click.Choice(["reboot", "off"]), default=None,
+              help="Fence action (default: the config's fencing.action).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def fence(ctx: click.Context, what: str, action: str | None, as_json: bool) -> None:
+    """Fence NODE now; or `vigil fence history`; or `vigil fence verify` (runs every
+    device's monitor action and names the nodes no device can fence)."""
+    if what == "history":
+        doc = call(ctx, "GET", "/v1/fence/history")
+        if as_json:
+            click.echo(json.dumps(doc, indent=2))
+            return
+        click.echo(render_fence_history(doc["history"]))
+    elif what == "verify":
+        doc = call(ctx, "POST", "/v1/fence/verify", {}, timeout=120.0)
+        if as_json:
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            click.echo(render_fence_verify(doc))
+        if doc.get("unfenceable") or any(not d["ok"] for d in doc.get("devices", [])):
+            sys.exit(1)
+    else:
+        body = {"action": action} if action else {}
+        doc = call(ctx, "POST", f"/v1/fence/{what}", body, timeout=300.0)
+        click.echo(json.dumps(doc) if as_json else doc["message"])
 
 
 @main.command()

@@ -54,6 +54,17 @@ def render_status(doc: dict[str, Any], now: float | None = None) -> str:
                          f"{lf['reason']}")
         if r.get("constraints"):
             lines.append(f"  {'':<{rw}}  runtime constraints: {', '.join(r['constraints'])}")
+    f = doc.get("fencing")
+    if f is not None:
+        if f["self_fencing_only"]:
+            lines += ["", "Fencing: no fence device configured: the cluster relies on "
+                      "self-fencing (a lost node's resources move after its lease expires "
+                      "plus the self-fence timeout)"]
+        else:
+            txt = f"Fencing: devices {', '.join(f['devices'])}"
+            if f["unfenceable"]:
+                txt += f"; NOT fenceable: {', '.join(f['unfenceable'])} (self-fencing only)"
+            lines += ["", txt]
     t = doc.get("transition")
     if t:
         state = "complete" if t["complete"] else ("aborted" if t["aborted"] else "in progress")
@@ -74,3 +85,28 @@ def render_events(events: list[dict[str, Any]], since: float | None = None) -> s
             ts = f"{e['time'] - since:+7.3f}s"
         out.append(f"{ts}  {e['node']:<6} {e['kind']:<10} {e['message']}")
     return "\n".join(out) if out else "(no events)"
+
+
+def render_fence_history(history: list[dict[str, Any]]) -> str:
+    if not history:
+        return "(no fencing yet)"
+    out = []
+    for h in history:
+        ts = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["finished_at"]))
+        took = h["finished_at"] - h["requested_at"]
+        out.append(f"{ts}  {h['node']:<8} {h['action']:<6} {h['state']:<6} ({took:.2f}s, by "
+                   f"{h['requested_by']}) {h['reason']}")
+        if h.get("outcome"):
+            out.append(f"{'':21}{h['outcome']}")
+    return "\n".join(out)
+
+
+def render_fence_verify(doc: dict[str, Any]) -> str:
+    out = []
+    for d in doc.get("devices", []):
+        out.append(f"  {d['device']:<16} {'ok' if d['ok'] else 'FAILED':<7} {d.get('reason', '')}")
+    lines = ["Fence devices:", *(out or ["  (none configured: the cluster relies on "
+                                        "self-fencing)"])]
+    unf = doc.get("unfenceable", [])
+    lines.append(f"Not fenceable: {', '.join(unf)}" if unf else "Every node is fenceable.")
+    return "\n".join(lines)

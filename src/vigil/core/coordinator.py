@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass, field
 
 from vigil.core.fencing_policy import FenceRequest, fence_requests, fenced_nodes
-from vigil.core.membership import node_states
+from vigil.core.membership import in_flight, node_states
 from vigil.core.records import TransitionRecord
 from vigil.core.snapshot import Snapshot
 from vigil.model.config import ClusterConfig
-from vigil.model.state import ClusterState, Membership, NodeState, RscState
+from vigil.model.state import ClusterState, Membership, NodeState, ResourceStatus, RscState
 from vigil.scheduler import schedule
 
 
@@ -65,11 +65,19 @@ def cluster_state(
     config: ClusterConfig, snapshot: Snapshot, nodes: dict[str, NodeState], now_wall: float
 ) -> ClusterState:
     known = {r.id for r in config.resources}
+    statuses = {k: v for k, v in snapshot.statuses.items() if k[1] in known and k[0] in nodes}
+    for name, st in nodes.items():
+        if st.membership is Membership.UNCLEAN:
+            # A start it claimed but never reported may have happened: possibly active.
+            for rid in in_flight(snapshot, name) & known:
+                if statuses.get((name, rid)) is None or \
+                        statuses[(name, rid)].state is RscState.STOPPED:
+                    statuses[(name, rid)] = ResourceStatus(name, rid, RscState.FAILED,
+                                                           "start", 1)
     return ClusterState(
         now=now_wall,
         nodes=nodes,
-        resources={k: v for k, v in snapshot.statuses.items()
-                   if k[1] in known and k[0] in nodes},
+        resources=statuses,
         failures={k: v for k, v in snapshot.failures.items() if k[1] in known and k[0] in nodes},
         runtime_locations=snapshot.runtime_locations,
         target_roles=dict(snapshot.target_roles),

@@ -32,9 +32,20 @@ class MembershipView:
     wake_in: float | None
 
 
+def in_flight(snapshot: Snapshot, node: str) -> set[str]:
+    """Resources with an action the node claimed but has not reported: a start may be
+    under way even though the status still says stopped."""
+    t = snapshot.transition
+    res = snapshot.results.get(node)
+    if t is None or res is None or res.transition != t.id or not res.running:
+        return set()
+    return {a.resource for a in t.actions if a.node == node and a.id in res.running}
+
+
 def possibly_active(snapshot: Snapshot, node: str) -> list[str]:
-    return sorted(r for (n, r), st in snapshot.statuses.items()
-                  if n == node and st.state in ACTIVE_STATES)
+    active = {r for (n, r), st in snapshot.statuses.items()
+              if n == node and st.state in ACTIVE_STATES}
+    return sorted(active | in_flight(snapshot, node))
 
 
 def node_states(

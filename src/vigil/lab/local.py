@@ -87,13 +87,17 @@ class LocalCluster:
     def __init__(self, base: Path, nodes: int = 3, name: str = "demo",
                  resources_yaml: str = "", constraints_yaml: str = "",
                  timings: dict[str, str] | None = None,
-                 store: dict[str, str] | None = None) -> None:
+                 store: dict[str, str] | None = None, witnesses: int = 0,
+                 extra_yaml: str = "") -> None:
         self.base = base
         self.name = name
         self.tag = uuid.uuid4().hex[:12]
         self.names = [f"n{i + 1}" for i in range(nodes)]
-        ports = free_ports(3 * nodes)
-        self.ports = {n: ports[3 * i:3 * i + 3] for i, n in enumerate(self.names)}
+        self.witnesses = [f"w{i + 1}" for i in range(witnesses)]
+        everyone = self.names + self.witnesses
+        ports = free_ports(3 * len(everyone))
+        self.ports = {n: ports[3 * i:3 * i + 3] for i, n in enumerate(everyone)}
+        self.extra_yaml = extra_yaml
         self.timings = timings or {}
         self.store = dict(store or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -104,10 +108,12 @@ class LocalCluster:
     # -- config ---------------------------------------------------------------------
     def config_text(self, resources_yaml: str, constraints_yaml: str = "") -> str:
         lines = [f"cluster: {self.name}", "nodes:"]
-        for n in self.names:
+        for n in self.names + self.witnesses:
             api, client, peer = self.ports[n]
             lines += [f"  - name: {n}", "    address: 127.0.0.1", f"    api_port: {api}",
                       f"    etcd_client_port: {client}", f"    etcd_peer_port: {peer}"]
+            if n in self.witnesses:
+                lines.append("    role: witness")
         lines += ["store:", "  type: embedded"]
         lines += [f"  {k}: {v}" for k, v in self.store.items()]
         if self.timings:
@@ -117,6 +123,8 @@ class LocalCluster:
             text += resources_yaml.rstrip() + "\n"
         if constraints_yaml.strip():
             text += constraints_yaml.rstrip() + "\n"
+        if self.extra_yaml.strip():
+            text += self.extra_yaml.rstrip() + "\n"
         return text
 
     def write_config(self, resources_yaml: str, constraints_yaml: str = "") -> Path:
@@ -126,6 +134,20 @@ class LocalCluster:
     def etcd_url(self, node: str) -> str:
         return f"http://127.0.0.1:{self.ports[node][1]}"
 
+    def lab_fencing_yaml(self, fail: bool = False, delay: float = 0.0,
+                         record: Path | None = None, timeout: str = "10s") -> str:
+        """A `fencing:` section whose device powers off this cluster's lab nodes."""
+        from vigil.lab.fence_lab import install_wrapper
+
+        wrapper = install_wrapper(self.base / "fence_lab")
+        params = [f"fail: {int(fail)}", f"delay: {delay:g}"]
+        if record is not None:
+            params.append(f"record: {record}")
+        host_map = ", ".join(f'{n}: "{self.tag}/{n}"' for n in self.names)
+        return (f"fencing:\n  devices:\n    - id: lab\n      agent: {wrapper}\n"
+                f"      params: {{{', '.join(params)}}}\n      host_map: {{{host_map}}}\n"
+                f"      timeout: {timeout}\n")
+
     def api_url(self, node: str) -> str:
         return f"http://127.0.0.1:{self.ports[node][0]}"
 
@@ -134,7 +156,7 @@ class LocalCluster:
 
     # -- processes -------------------------------------------------------------------
     def start(self, nodes: list[str] | None = None) -> None:
-        for n in nodes or self.names:
+        for n in nodes or self.names + self.witnesses:
             self.start_node(n)
 
     def start_node(self, node: str, store_endpoints: list[str] | None = None) -> None:
@@ -144,8 +166,9 @@ class LocalCluster:
         env[TAG_VAR] = f"{self.tag}/{node}"
         env.setdefault("PYTHONUNBUFFERED", "1")
         log = (sdir / "agent.log").open("ab")
+        command = "witness" if node in self.witnesses else "agent"
         self.procs[node] = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "agent", "--config", str(self.config_path),
+            [sys.executable, "-m", "vigil", command, "--config", str(self.config_path),
              "--node", node, "--state-dir", str(sdir),
              *(f"--store-endpoint={u}" for u in store_endpoints or ())],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -188,7 +211,7 @@ class LocalCluster:
         return node_pids(f"{self.tag}/{node}")
 
     def down(self, remove: bool = True) -> None:
-        for n in self.names:
+        for n in self.names + self.witnesses:
             self.power_off(n)
         if remove:
             shutil.rmtree(self.base, ignore_errors=True)

@@ -17,9 +17,10 @@ import signal
 import time
 from pathlib import Path
 
-from vigil.agents.base import NodeContext
+from vigil.agents.base import NodeContext, OpResult
 from vigil.core import records as rec
 from vigil.core.coordinator import CoordinatorState, Decision, decide
+from vigil.core.fencing_policy import fenced_nodes
 from vigil.core.lease import LeaseClock
 from vigil.core.membership import MembershipView, node_states
 from vigil.core.node import interrupted
@@ -29,6 +30,7 @@ from vigil.model.config import ClusterConfig, Resource
 from vigil.model.load import ConfigInvalid, load_config_text
 from vigil.model.state import RscState
 from vigil.runtime.executor import Executor
+from vigil.runtime.fencing_shell import FencingShell
 from vigil.runtime.writer import NodeWriter, NotMember
 from vigil.store.base import Compare, Delete, LeaseLost, Put, StoreError, StoreUnavailable
 from vigil.store.etcd import EtcdStore
@@ -65,6 +67,8 @@ class NodeAgent:
         self.writer = NodeWriter(self.store, self.keys, node)
         self.ctx = NodeContext(node, state_dir)
         self.executor = Executor(self.ctx, self.writer, self._not_member)
+        self.fencing = FencingShell(self.store, self.keys, self.writer,
+                                    lambda: self._dirty.set())
         self.clock = LeaseClock(config.timings.lease_margin)
         self.snapshot: Snapshot | None = None
         self.view: MembershipView | None = None
@@ -85,6 +89,9 @@ class NodeAgent:
         self.store_ok = False
         self.transitions_written = 0
         self._reprobed: dict[str, int] = {}
+        self._probes: dict[str, OpResult] = {}
+        self.executor.may_run = lambda: self.joined and not self.clock.must_stop(
+            time.monotonic())
 
     @staticmethod
     def _endpoints(config: ClusterConfig) -> list[str]:
@@ -207,40 +214,67 @@ class NodeAgent:
     # -- joining ------------------------------------------------------------------
     async def _join(self) -> None:
         self.joined = False
+        started = time.monotonic()
+        tolerance = self.config.timings.lease_ttl - self.config.timings.lease_margin
         while True:
             try:
                 kv = await self.store.get(self.keys.config)
                 if kv is not None:
                     self._load_stored_config(rec.ConfigRecord.from_json(kv.value),
                                              kv.mod_revision)
-                probes = await self.executor.probe_all(self.config)
-                running = sorted(r for r, st in self.executor.local.items()
-                                 if st is RscState.STARTED)
+                self._probes = await self.executor.probe_all(self.config)
+                old_kv = await self.store.get(self.keys.results(self.node))
+                old = rec.ResultsRecord.from_json(old_kv.value) if old_kv else None
+                for rid in self._interrupted_resources(old):
+                    # An action script of our previous life may still run: treat the
+                    # resource as possibly active, so the DC stops it before anything.
+                    self.executor.local[rid] = RscState.FAILED
                 await self.writer.write_unguarded_statuses(
                     {r.id: self.executor.local[r.id] for r in self.config.resources}, "probe")
-                old_results = await self.store.get(self.keys.results(self.node))
-                fixed = interrupted(rec.ResultsRecord.from_json(old_results.value)
-                                    if old_results else None)
+                fixed = interrupted(old)
                 if fixed is not None:
                     await self.store.put(self.keys.results(self.node), fixed.to_json())
-                self.writer.results = fixed or (rec.ResultsRecord.from_json(old_results.value)
-                                                if old_results else None)
+                self.writer.results = fixed or old
+                # Alive again: a fencing record of ours is history now.
+                await self.store.delete(self.keys.fencing(self.node))
                 await self._take_lease()
                 self.joined = True
-                for rid, res in probes.items():
-                    out = outcome("probe", res.rc)
-                    if out.failed:
-                        await self.writer.record(rid, "probe", res.rc, out, res.describe(rid))
-                await self._clear_shutdown_attr()
-                await self.writer.event(
-                    "node", f"{self.node} joined (lease {self.writer.lease_id:x}); probe found "
-                    + (f"running: {', '.join(running)}" if running else "nothing running"))
                 return
             except StoreError as e:
                 if self.exiting:
                     raise SessionEnd("shutdown before joining") from e
+                if self.executor.active() and time.monotonic() - started > tolerance:
+                    # S2 before any lease: what the probe found may not keep running while
+                    # the rest of the cluster can recover it elsewhere.
+                    await self.executor.stop_everything(
+                        self.config, "no lease could be taken: the store is unreachable")
                 log.warning("join failed, retrying: %s", e)
                 await asyncio.sleep(0.5)
+
+    def _interrupted_resources(self, old: rec.ResultsRecord | None) -> set[str]:
+        snap_t = self.snapshot.transition if self.snapshot is not None else None
+        if old is None or not old.running or snap_t is None or snap_t.id != old.transition:
+            return set()
+        return {a.resource for a in snap_t.actions if a.id in old.running}
+
+    async def _after_join(self) -> None:
+        """Reports that need a lease, done inside the session (keepalives run)."""
+        try:
+            for rid, res in self._probes.items():
+                out = outcome("probe", res.rc)
+                if out.failed:
+                    await self.writer.record(rid, "probe", res.rc, out, res.describe(rid))
+            if not self.shutting_down:
+                await self._clear_shutdown_attr()
+            running = sorted(r for r, st in self.executor.local.items()
+                             if st is RscState.STARTED)
+            await self.writer.event(
+                "node", f"{self.node} joined (lease {self.writer.lease_id:x}); probe found "
+                + (f"running: {', '.join(running)}" if running else "nothing running"))
+        except NotMember as e:
+            self._not_member(str(e))
+        except StoreError as e:
+            log.warning("could not report after joining: %s", e)
 
     async def _take_lease(self) -> None:
         ttl = int(self.config.timings.lease_ttl)
@@ -295,9 +329,22 @@ class NodeAgent:
             asyncio.create_task(self._watch_loop(), name="watch"),
             asyncio.create_task(self._process_loop(), name="process"),
         ]
+        after = asyncio.create_task(self._after_join(), name="after-join")
         try:
-            reason = await self._session_end
+            # A session task that dies (a bug) must end the session, not leave a node
+            # that keeps its lease but decides nothing.
+            end = self._session_end
+            waiters: set[asyncio.Future[object]] = {end, *tasks}  # type: ignore[arg-type]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if end.done():
+                reason = end.result()
+            else:
+                dead = next(t for t in tasks if t.done())
+                exc = dead.exception()
+                log.error("%s task ended unexpectedly: %r", dead.get_name(), exc)
+                reason = f"internal error in {dead.get_name()}: {exc!r}"
         finally:
+            after.cancel()
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -306,6 +353,7 @@ class NodeAgent:
             self.joined = False
             self.is_dc = False
             self.coord = CoordinatorState()
+            self.fencing.cancel()
         if not self.exiting or self.executor.active():
             await self.executor.stop_everything(self.config, reason)
         if self.exiting:
@@ -406,7 +454,8 @@ class NodeAgent:
         if snap.config is not None:
             self._load_stored_config(snap.config, snap.config_revision)
         cfg = self.config
-        self.view = node_states(cfg, snap, self._view_lost, self._view_down, time.monotonic())
+        self.view = node_states(cfg, snap, self._view_lost, self._view_down, time.monotonic(),
+                                fenced_nodes(snap))
         self._view_lost, self._view_down = self.view.lost_since, self.view.down
         member = snap.members.get(self.node)
         if member is None or member.record.lease != self.writer.lease_id:
@@ -473,6 +522,8 @@ class NodeAgent:
             if not d.write.aborted:
                 self.transitions_written += 1
         self.coord = d.state
+        if d.fence:
+            self.fencing.start(cfg, snap, d.fence, dc.token)
         for ev in d.events:
             await self.writer.event(ev.kind, ev.message, ev.resource)
         if d.wake_in is not None:

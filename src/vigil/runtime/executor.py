@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -55,6 +56,8 @@ class Executor:
         self.monitors: dict[str, tuple[asyncio.Task[None], float]] = {}
         self._agents: dict[str, tuple[Resource, ResourceAgent]] = {}
         self.config: ClusterConfig | None = None
+        self.may_run: Callable[[], bool] | None = None
+        """False once the node's lease view ended: no action may start (S2)."""
 
     # -- agents ---------------------------------------------------------------
     def agent(self, rsc: Resource) -> ResourceAgent:
@@ -97,6 +100,7 @@ class Executor:
         self.sync_monitors(config)
 
     async def _run_action(self, tid: int, a: Action, trev: int) -> None:
+        claimed = False
         try:
             assert self.config is not None
             try:
@@ -111,6 +115,10 @@ class Executor:
                 return
             if not claimed:
                 return  # the transition changed under us: the DC decides again
+            if self.may_run is not None and not self.may_run():
+                # Paused or slow since the claim: our lease view ended meanwhile (S2).
+                self.on_not_member("lease view ended before the action could start")
+                return
             self.cancel_monitor(a.resource)
             # Unknown until the action returns: a lease loss meanwhile must stop it.
             self.local[a.resource] = RscState.FAILED
@@ -120,18 +128,29 @@ class Executor:
             reason = res.describe(a.resource)
             await retrying(lambda: self.writer.complete(
                 tid, a.id, a.resource, a.op, res.rc, out, reason))
+            claimed = False
             if out.failed:
                 await self.writer.event("failure", f"{reason} on {self.ctx.node}", a.resource)
             else:
                 await self.writer.event(
                     "action", f"{a.op} {a.resource} on {self.ctx.node}: ok "
                     f"({res.duration:.2f}s)", a.resource)
-            self.sync_monitors(self.config)
         except NotMember as e:
             self.on_not_member(str(e))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            # Never leave a claimed action unreported: the DC would wait for it forever.
+            log.exception("action %s/%s (%s %s) crashed", tid, a.id, a.op, a.resource)
+            if claimed:
+                why = f"vigil error while running the action: {e!r}"
+                with contextlib.suppress(Exception):
+                    await retrying(lambda: self.writer.abandon(tid, a.id, why))
         finally:
             self.actions.pop((tid, a.id), None)
             self.action_rids.pop((tid, a.id), None)
+            if self.config is not None:
+                self.sync_monitors(self.config)
 
     # -- monitors -------------------------------------------------------------
     def sync_monitors(self, config: ClusterConfig) -> None:
@@ -168,12 +187,11 @@ class Executor:
             if res.rc == OcfRc.NOT_RUNNING:
                 reason = f"monitor of {rsc.id} found it not running"
             try:
-                await self.writer.record(rsc.id, "monitor", res.rc, out, reason)
+                await retrying(functools.partial(self.writer.record, rsc.id, "monitor",
+                                                 res.rc, out, reason))
                 await self.writer.event("failure", f"{reason} on {self.ctx.node}", rsc.id)
             except NotMember as e:
                 self.on_not_member(str(e))
-            except StoreError as e:
-                log.warning("could not report monitor failure of %s: %s", rsc.id, e)
             self.monitors.pop(rsc.id, None)
             return
 
@@ -189,6 +207,7 @@ class Executor:
                 await t
         self.actions.clear()
         self.action_rids.clear()
+        self.claimed.clear()  # a rejoined node may be asked to run them again
         targets = [r for r in config.resources
                    if self.local.get(r.id, RscState.FAILED) is not RscState.STOPPED]
         log.warning("stopping %d resource(s): %s", len(targets), why)

@@ -54,9 +54,13 @@ class NodeWriter:
     async def complete(self, tid: int, aid: int, rid: str, op: str, rc: int, out: Outcome,
                        reason: str) -> None:
         async with self._lock:
+            if self.results is not None and self.results.transition > tid:
+                ops: list[TxnOp] = []  # a newer transition's record: keep it, report state
+                await self._write_state(rid, op, rc, out, reason, ops)
+                return
             new = complete(self.results or rec.ResultsRecord(tid), tid, aid,
                            rec.ActionOutcome(rc, reason))
-            ops: list[TxnOp] = [Put(self.keys.results(self.node), new.to_json())]
+            ops = [Put(self.keys.results(self.node), new.to_json())]
             await self._write_state(rid, op, rc, out, reason, ops)
             self.results = new
 
@@ -64,6 +68,8 @@ class NodeWriter:
         """The action will not run (its claim's outcome is unknown): say so, so the DC
         does not wait for it."""
         async with self._lock:
+            if self.results is not None and self.results.transition > tid:
+                return  # never overwrite a newer transition's record
             new = complete(self.results or rec.ResultsRecord(tid), tid, aid,
                            rec.ActionOutcome(OcfRc.EXEC_ERROR, reason))
             res = await self.store.txn(self._guard(),
@@ -87,7 +93,10 @@ class NodeWriter:
             if out.failure:
                 fkey = self.keys.failure(self.node, rid)
                 kv = await self.store.get(fkey)
-                old = rec.failure_from_json(self.node, rid, kv.value) if kv else None
+                try:
+                    old = rec.failure_from_json(self.node, rid, kv.value) if kv else None
+                except (ValueError, KeyError, TypeError):
+                    old = None  # unreadable: start counting again rather than stall
                 count = add_failures(old.count if old else 0, out.failure)
                 fc = FailCount(self.node, rid, count, time.time(), op, rc, reason)
                 ops_f = [*ops, Put(fkey, rec.failure_to_json(fc))]

@@ -1,0 +1,105 @@
+"""The DC's hands for fencing: run the topology, record the outcome, revoke the lease.
+
+Only the DC starts a fencing (the `running` record is written guarded by its election
+key, S3); the outcome is recorded whatever happens to the DC meanwhile, because it is a
+fact about the node. A confirmed fencing also revokes the node's lease, so its member
+and any election key it held vanish at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from vigil.core import records as rec
+from vigil.core.fencing_policy import FenceRequest
+from vigil.core.snapshot import Snapshot
+from vigil.fencing.runner import FenceOutcome, fence_node
+from vigil.model.config import ClusterConfig
+from vigil.runtime.writer import NodeWriter
+from vigil.store.base import Compare, Put, Store, StoreError
+from vigil.store.keys import Keys
+
+log = logging.getLogger("vigil.fencing")
+
+
+class FencingShell:
+    def __init__(self, store: Store, keys: Keys, writer: NodeWriter,
+                 on_done: Callable[[], None]) -> None:
+        self.store = store
+        self.keys = keys
+        self.writer = writer
+        self.on_done = on_done
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, config: ClusterConfig, snap: Snapshot, requests: tuple[FenceRequest, ...],
+              token: int) -> None:
+        for r in requests:
+            if r.node in self.in_flight:
+                continue
+            self.in_flight[r.node] = asyncio.create_task(
+                self._fence(config, snap, r, token), name=f"fence-{r.node}")
+
+    def cancel(self) -> None:
+        for t in self.in_flight.values():
+            t.cancel()
+        self.in_flight.clear()
+
+    async def _fence(self, config: ClusterConfig, snap: Snapshot, req: FenceRequest,
+                     token: int) -> None:
+        try:
+            action = config.fencing.action
+            running = rec.FenceRecord(req.node, "running", action, req.reason,
+                                      self.writer.node, time.time())
+            key = self.keys.fencing(req.node)
+            rev = snap.fencing_revision.get(req.node)
+            guard = [Compare(self.keys.dc, "create", "=", token),
+                     Compare(self.keys.dc, "lease", "=", self.writer.lease_id),
+                     Compare(key, "mod", "=", rev) if rev else Compare(key, "create", "=", 0)]
+            res = await self.store.txn(guard, [Put(key, running.to_json())])
+            if not res.succeeded:
+                return  # no longer the DC, or someone else's record: decide again
+            await self.writer.event("fencing", f"fencing {req.node} ({action}): {req.reason}")
+            outcome = await fence_node(config.fencing, req.node, action)
+            await self.record(running, outcome, snap)
+        except StoreError as e:
+            log.error("fencing %s: store error (%s); the DC will decide again", req.node, e)
+        finally:
+            self.in_flight.pop(req.node, None)
+            self.on_done()
+
+    async def record(self, running: rec.FenceRecord, outcome: FenceOutcome,
+                     snap: Snapshot | None) -> None:
+        """Store the outcome (retrying until the store takes it: it is a fact the
+        cluster must learn), then revoke a fenced node's lease."""
+        now = time.time()
+        done = rec.FenceRecord(running.node, "done" if outcome.ok else "failed",
+                               running.action, running.reason, running.requested_by,
+                               running.requested_at, now, outcome.reason)
+        hist = f"{self.keys.fencing_history}{int(now * 1000):013d}-{running.node}"
+        delay = 0.05
+        while True:
+            try:
+                await self.store.txn([], [Put(self.keys.fencing(running.node), done.to_json()),
+                                          Put(hist, done.to_json())])
+                break
+            except StoreError as e:
+                log.warning("could not record the fencing of %s yet (%s)", running.node, e)
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+        if outcome.ok:
+            await self.writer.event("fencing", f"{outcome.reason}; its resources may now be "
+                                    "recovered")
+            member = snap.members.get(running.node) if snap is not None else None
+            if member is not None:
+                try:
+                    await self.store.lease_revoke(member.record.lease)
+                except StoreError as e:
+                    log.warning("could not revoke the lease of fenced %s: %s", running.node, e)
+        else:
+            log.error("FENCING FAILED: %s", outcome.reason)
+            await self.writer.event("fencing-failed", f"{outcome.reason}; its resources stay "
+                                    "blocked until fencing succeeds or the lease rule allows "
+                                    "recovery")
