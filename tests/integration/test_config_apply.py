@@ -97,3 +97,22 @@ def test_cluster_name_change_is_refused(cluster: LocalCluster) -> None:
         cluster.call("PUT", "/v1/config", {"source": body, "filename": "x.yaml"})
     assert err.value.status == 422 and "cluster name" in str(err.value)
     assert stored(cluster) == before
+
+
+def test_removed_resource_is_stopped_and_forgotten(cluster: LocalCluster, tmp_path: Path) -> None:
+    with_extra = cluster.config_text(GOOD_RESOURCES + """  - id: gone
+    agent: ocf:heartbeat:Dummy
+""")
+    f = tmp_path / "with.yaml"
+    f.write_text(with_extra)
+    assert vigil(cluster, "config", "apply", str(f)).returncode == 0
+    assert cluster.wait_running("gone", 20) == "n1"
+    state = cluster.state_dir("n1") / "rsctmp" / "Dummy-gone.state"
+    assert state.exists()
+    f.write_text(cluster.config_text(GOOD_RESOURCES))
+    assert vigil(cluster, "config", "apply", str(f)).returncode == 0
+    from vigil.lab.local import wait_for
+    wait_for("gone stopped", lambda: not state.exists(), 20)
+    wait_for("gone forgotten", lambda: all(
+        r["id"] != "gone" for r in cluster.status()["resources"]), 10)
+    assert cluster.running_on("d") == "n1"

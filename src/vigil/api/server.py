@@ -17,7 +17,7 @@ from vigil.core import records as rec
 from vigil.model.config import INFINITY, LocationConstraint
 from vigil.model.load import ConfigInvalid, load_config_text
 from vigil.model.state import RscState
-from vigil.store.base import Compare, Put, StoreError
+from vigil.store.base import Compare, Delete, Put, StoreError
 
 if TYPE_CHECKING:
     from vigil.runtime.agent import NodeAgent
@@ -160,11 +160,11 @@ async def resource_command(request: web.Request) -> web.Response:
                 gone.append(c.id)
         msg = f"removed {', '.join(gone)}" if gone else f"no move/ban constraints for {rid}"
     elif cmd == "cleanup":
-        cleared = []
-        for n in ([node] if node else list(agent.config.node_names)):
-            await store.delete(keys.failure(n, rid))
-            cleared.append(n)
-        await store.put(keys.root + f"runtime/reprobe/{rid}", rec.dumps({"at": time.time()}))
+        cleared = [node] if node else list(agent.config.node_names)
+        # One transaction: a cleanup is applied whole or not at all.
+        await store.txn([], [*(Delete(keys.failure(n, rid)) for n in cleared),
+                             Put(keys.root + f"runtime/reprobe/{rid}",
+                                 rec.dumps({"at": time.time()}))])
         msg = f"cleared failures of {rid} on {', '.join(cleared)}; nodes re-probe it"
     elif cmd == "restart":
         msg = await _restart(agent, rid)
@@ -202,9 +202,16 @@ async def node_command(request: web.Request) -> web.Response:
     if cmd not in ("standby", "unstandby"):
         raise ApiError(404, f"unknown node command '{cmd}' (standby, unstandby)")
     key = agent.keys.runtime_node(node)
-    kv = await agent.store.get(key)
-    attrs = rec.NodeAttrs.from_json(kv.value) if kv else rec.NodeAttrs()
-    await agent.store.put(key, rec.NodeAttrs(cmd == "standby", attrs.shutting_down).to_json())
+    for _ in range(5):  # compare-and-set: never lose a concurrent shutting_down flag
+        kv = await agent.store.get(key)
+        attrs = rec.NodeAttrs.from_json(kv.value) if kv else rec.NodeAttrs()
+        new = rec.NodeAttrs(cmd == "standby", attrs.shutting_down).to_json()
+        guard = [Compare(key, "mod", "=", kv.mod_revision)] if kv else \
+            [Compare(key, "create", "=", 0)]
+        if (await agent.store.txn(guard, [Put(key, new)])).succeeded:
+            break
+    else:
+        raise ApiError(409, f"{node}'s attributes keep changing; run the command again")
     msg = (f"{node} is in standby: its resources move away" if cmd == "standby"
            else f"{node} can host resources again")
     await agent.writer.event("command", msg)

@@ -89,6 +89,7 @@ class NodeAgent:
         self.store_ok = False
         self.transitions_written = 0
         self._reprobed: dict[str, int] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._probes: dict[str, OpResult] = {}
         self.executor.may_run = lambda: self.joined and not self.clock.must_stop(
             time.monotonic())
@@ -131,7 +132,9 @@ class NodeAgent:
             return
         log.info("shutdown requested: moving resources away first")
         self.shutting_down = True
-        asyncio.get_running_loop().create_task(self._drain())
+        task = asyncio.get_running_loop().create_task(self._drain())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _forget_state_of_previous_boot(self) -> None:
         """OCF agents keep state in HA_RSCTMP, a tmpfs on a real host: emptied by a reboot.
@@ -195,21 +198,33 @@ class NodeAgent:
         self.clock.margin = cfg.timings.lease_margin
         removed = [r for r in old.resources if all(r.id != n.id for n in cfg.resources)]
         if removed and self.joined:
-            asyncio.get_running_loop().create_task(self._stop_orphans(old, removed))
+            task = asyncio.get_running_loop().create_task(self._stop_orphans(old, removed))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _stop_orphans(self, old: ClusterConfig, removed: list[Resource]) -> None:
-        for r in old.resources:
-            if r in removed and self.executor.local.get(r.id) is not RscState.STOPPED:
-                self.executor.cancel_monitor(r.id)
+        """Resources removed from the config are stopped where they run (Pacemaker stops
+        orphans too); their keys go only once the stop succeeded."""
+        for r in removed:
+            for key, task in list(self.executor.actions.items()):
+                if self.executor.action_rids.get(key) == r.id:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            self.executor.cancel_monitor(r.id)
+            if self.executor.local.get(r.id) is not RscState.STOPPED:
                 res = await self.executor.run_op(r, "stop")
                 self.executor.local[r.id] = outcome("stop", res.rc).state
-                await self.writer.event("action", f"stopped {r.id}: removed from the config "
-                                        f"({res.rc_name})", r.id)
-        for r in old.resources:
-            if r in removed:
-                with contextlib.suppress(StoreError):
-                    await self.store.delete(self.keys.status(self.node, r.id))
-                    await self.store.delete(self.keys.failure(self.node, r.id))
+                await self.writer.event("action", f"stop {r.id} on {self.node}: removed from "
+                                        f"the config ({res.rc_name})", r.id)
+                if res.rc != 0:
+                    log.error("could not stop removed resource %s: %s", r.id,
+                              res.describe(r.id))
+                    continue  # its status stays: the cluster still sees it possibly active
+            self.executor.local.pop(r.id, None)
+            with contextlib.suppress(StoreError):
+                await self.store.txn([], [Delete(self.keys.status(self.node, r.id)),
+                                          Delete(self.keys.failure(self.node, r.id))])
 
     # -- joining ------------------------------------------------------------------
     async def _join(self) -> None:
@@ -474,17 +489,19 @@ class NodeAgent:
         for rid, revision in snap.reprobe.items():
             if self._reprobed.get(rid, 0) >= revision:
                 continue
-            self._reprobed[rid] = revision
             if rid in self.executor.action_rids.values():
-                continue
+                continue  # the action reports the state; probe on the next snapshot
             try:
                 rsc = cfg.resource(rid)
             except KeyError:
+                self._reprobed[rid] = revision
                 continue
+            self.executor.cancel_monitor(rid)
             res = await self.executor.run_op(rsc, "probe")
             out = outcome("probe", res.rc)
             self.executor.local[rid] = out.state
             await self.writer.record(rid, "probe", res.rc, out, res.describe(rid))
+            self._reprobed[rid] = revision  # only once reported
             self.executor.sync_monitors(cfg)
 
     async def _coordinate(self, snap: Snapshot, cfg: ClusterConfig) -> None:
