@@ -5,6 +5,7 @@ Every test builds its own cluster in a temp dir and always powers it off at the 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -317,3 +318,22 @@ def test_witness_keeps_two_nodes_quorate_when_either_dies(make_cluster, victim_i
     doc = c.status(survivor)
     assert doc["store"]["quorate"] and len(doc["store"]["reachable"]) == 2
     assert c.running_on("app") == survivor
+
+
+def test_watchdog_kills_the_services_of_an_agent_killed_with_sigkill(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    c = make_cluster(resources_yaml=resources(sleeper("app")))
+    c.start()
+    owner = c.wait_running("app")
+    c.wait_settled()
+    watch = TwoOwnersWatch(c, "app")
+    watch.start()
+    t0 = time.monotonic()
+    c.kill_agent(owner)  # its etcd member and the watchdog stay; nobody feeds the watchdog
+    wait_for("the watchdog to kill app", lambda: process_pid(c, owner, "app") is None, 10, 0.005)
+    killed_after = time.monotonic() - t0
+    other = c.wait_running("app", 30, lambda n: n != owner)
+    watch.stop()
+    assert killed_after <= 2.0 + 0.3, f"app outlived its agent by {killed_after:.2f}s"
+    fired = json.loads((c.state_dir(owner) / "watchdog-fired.json").read_text())
+    assert fired["reason"] in ("lease view ended", "agent silent for 2s")
+    assert watch.overlaps == [] and other != owner

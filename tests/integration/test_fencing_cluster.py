@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.test_cluster import event_index, resources, sleeper
 
-from tests.integration.test_cluster import event_index, process_pid, resources, sleeper
 from vigil.lab.local import LocalCluster, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -26,6 +26,7 @@ from vigil.core.membership import MembershipView, node_states
 from vigil.core.node import interrupted
 from vigil.core.outcomes import outcome
 from vigil.core.snapshot import Snapshot, parse_snapshot
+from vigil.fencing.watchdog import WatchdogClient
 from vigil.model.config import ClusterConfig, Resource
 from vigil.model.load import ConfigInvalid, load_config_text
 from vigil.model.state import RscState
@@ -90,6 +91,9 @@ class NodeAgent:
         self.transitions_written = 0
         self._reprobed: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.watchdog = WatchdogClient(state_dir, config.watchdog.timeout, config.watchdog.device)
+        self.frozen = False
+        """no_quorum_policy freeze: lease lost, resources kept, nothing started."""
         self._probes: dict[str, OpResult] = {}
         self.executor.may_run = lambda: self.joined and not self.clock.must_stop(
             time.monotonic())
@@ -107,6 +111,9 @@ class NodeAgent:
             loop.add_signal_handler(sig, self.request_shutdown)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._forget_state_of_previous_boot()
+        # First thing: a watchdog left by our previous life keeps guarding what it
+        # started; we take over feeding it once we hold the lease again.
+        await self.watchdog.ensure_running()
         if self.config.store.mode == "embedded":
             await self._start_etcd()
         from vigil.api.server import start_api
@@ -254,11 +261,14 @@ class NodeAgent:
                 await self.store.delete(self.keys.fencing(self.node))
                 await self._take_lease()
                 self.joined = True
+                self.frozen = False
                 return
             except StoreError as e:
                 if self.exiting:
                     raise SessionEnd("shutdown before joining") from e
-                if self.executor.active() and time.monotonic() - started > tolerance:
+                if self.frozen:
+                    self._feed_watchdog()
+                elif self.executor.active() and time.monotonic() - started > tolerance:
                     # S2 before any lease: what the probe found may not keep running while
                     # the rest of the cluster can recover it elsewhere.
                     await self.executor.stop_everything(
@@ -302,6 +312,7 @@ class NodeAgent:
                 granted = await self.store.lease_keepalive(old.lease)
                 self.clock = LeaseClock(self.config.timings.lease_margin)
                 self.clock.acked(sent, granted)
+                self._feed_watchdog()
                 self.writer.lease_id = old.lease
                 record = rec.MemberRecord(self.node, old.lease, self.me.api_url, os.getpid(),
                                           self.started_at)
@@ -318,6 +329,7 @@ class NodeAgent:
             if await self.store.create(member_key, record.to_json(), lease=lease):
                 self.clock = LeaseClock(self.config.timings.lease_margin)
                 self.clock.acked(sent, granted)
+                self._feed_watchdog()
                 self.writer.lease_id = lease
                 return
             await self.store.lease_revoke(lease)
@@ -369,7 +381,10 @@ class NodeAgent:
             self.is_dc = False
             self.coord = CoordinatorState()
             self.fencing.cancel()
-        if not self.exiting or self.executor.active():
+        if self.frozen and not self.exiting:
+            log.warning("frozen: keeping %s running until quorum returns",
+                        ", ".join(self.executor.active()) or "nothing")
+        elif not self.exiting or self.executor.active():
             await self.executor.stop_everything(self.config, reason)
         if self.exiting:
             with contextlib.suppress(StoreError):
@@ -411,16 +426,36 @@ class NodeAgent:
             await asyncio.sleep(max(0.0, sent + interval - time.monotonic()))
 
     async def _guard_loop(self) -> None:
-        """S2: stop everything once the node's own lease view is about to end."""
+        """S2: stop everything once the node's own lease view is about to end; and feed
+        the watchdog, which kills what still runs when the view ends (agent dead, hung,
+        or its stops failing)."""
         while True:
             now = time.monotonic()
             if self.clock.must_stop(now):
-                self._end_session(
-                    f"lease about to expire ({self.clock.remaining(now):.2f}s left, margin "
-                    f"{self.clock.margin:g}s) without store contact")
+                if self._may_freeze():
+                    self.frozen = True
+                    self._end_session("lease lost without quorum: freezing (no_quorum_policy "
+                                      "freeze): resources keep running, nothing starts")
+                else:
+                    self._end_session(
+                        f"lease about to expire ({self.clock.remaining(now):.2f}s left, "
+                        f"margin {self.clock.margin:g}s) without store contact")
                 return
+            self._feed_watchdog()
             stop_at = self.clock.stop_at() or now
             await asyncio.sleep(min(0.1, max(0.005, stop_at - now)))
+
+    def _feed_watchdog(self) -> None:
+        if self.frozen:
+            # Frozen resources stay while this agent lives; the quorate side fences us.
+            self.watchdog.feed(time.monotonic() + self.config.watchdog.timeout)
+        elif self.clock.deadline is not None:
+            self.watchdog.feed(self.clock.deadline)
+
+    def _may_freeze(self) -> bool:
+        cfg = self.config
+        return (cfg.no_quorum_policy == "freeze" and cfg.fencing.enabled
+                and bool(cfg.fencing.topology(self.node)))
 
     async def _watch_loop(self) -> None:
         revision = 0
@@ -590,6 +625,9 @@ class NodeAgent:
     async def _cleanup(self) -> None:
         if self._wake is not None:
             self._wake.cancel()
+        if self.exiting and not self.executor.active():
+            self.watchdog.disarm()  # a planned exit with nothing left running
+            await self.watchdog.stop()
         if self.api_runner is not None:
             from vigil.api.server import stop_api
             await stop_api(self.api_runner)
