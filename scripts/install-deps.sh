@@ -57,3 +57,8 @@ if [ ! -x /usr/sbin/fence_dummy ]; then
         echo "note: fence-agents not installed (apt-get install fence-agents); fencing tests will fail" >&2
     fi
 fi
+
+# nftables: tests of lossy and cut links (root only; they are skipped without it).
+if ! command -v nft >/dev/null 2>&1; then
+    apt_install nftables && echo "installed Debian's nftables" || true
+fi

@@ -494,6 +494,21 @@ CASES = [
         {"d": "n2", "t": "n2"},
         {"d": "d: placed on n2 (score 50); not on n1: colocation col-d-t: t cannot run on n1"},
     ),
+    Case(
+        # vip follows web, but must start before it; vip cannot use n1. Placing web first
+        # (colocation) strands vip; the next round places vip first and web follows it.
+        "order against colocation: the pair moves to where both can run",
+        config(
+            "n1 n2",
+            ["web", "vip"],
+            locations=[("vip", "n1", -INF)],
+            colocations=[("vip", "web", INF)],
+            orders=[("vip", "web")],
+        ),
+        state("n1 n2", {"web@n1": "started"}),
+        ["1 stop web@n1", "2 start vip@n2", "3 start web@n2 after 1,2"],
+        {"web": "n2", "vip": "n2"},
+    ),
     # --- multiple active ---------------------------------------------------------------
     Case(
         "multiple active: stop all but the placed node",

@@ -86,8 +86,22 @@ async def get_status(request: web.Request) -> web.Response:
     doc = status_document(agent.config, snap, view, agent.node, await _store_health(agent))
     doc["local"] = {"node": agent.node, "joined": agent.joined, "is_dc": agent.is_dc,
                     "lease_remaining": round(agent.clock.remaining(time.monotonic()), 3),
-                    "dc_reason": agent.last_decision.reason if agent.last_decision else None}
+                    "dc_reason": agent.last_decision.reason if agent.last_decision else None,
+                    "quorate": agent.joined and agent.store_ok,
+                    "heartbeats": _heartbeats(agent)}
     return web.json_response(doc)
+
+
+def _heartbeats(agent: NodeAgent) -> dict[str, Any] | None:
+    hb = agent.heartbeats
+    if hb is None:
+        return None
+    view = hb.view()
+    stats = hb.stats()
+    return {"suspected": sorted(view.suspected), "alerts": [a.reason for a in view.alerts],
+            "peers": {p.node: str(p.state) for p in view.peers},
+            "sent": stats.sent, "received": stats.received,
+            "rejected": dict(stats.rejected)}
 
 
 async def get_events(request: web.Request) -> web.Response:

@@ -167,9 +167,12 @@ def config_show(ctx: click.Context) -> None:
 @click.option("--endpoint", "endpoints", multiple=True, help="etcd URL (with --store external).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write here instead of standard output.")
+@click.option("--key-file", default=None, type=click.Path(dir_okay=False),
+              help="Also generate the cluster key (heartbeat HMAC) here, mode 0600; copy it "
+                   "to every node.")
 def init(cluster: str, nodes: tuple[str, ...], store: str, endpoints: tuple[str, ...],
-         output: str | None) -> None:
-    """Write a starting config for a set of machines."""
+         output: str | None, key_file: str | None) -> None:
+    """Write a starting config for a set of machines (and the cluster key)."""
     from vigil.model.template import init_config
     pairs = []
     for spec in nodes:
@@ -177,10 +180,19 @@ def init(cluster: str, nodes: tuple[str, ...], store: str, endpoints: tuple[str,
         if not sep or not name or not addr:
             fail(f"--node {spec!r}: expected NAME=ADDRESS, e.g. --node db1=10.0.0.11")
         pairs.append((name, addr))
+    key_path = str(Path(key_file).resolve()) if key_file else ""
     try:
-        text = init_config(cluster, pairs, store, list(endpoints) or None)
+        text = init_config(cluster, pairs, store, list(endpoints) or None, key_path)
     except ConfigInvalid as e:
         fail(str(e), 2)
+    if key_file:
+        from vigil.core.heartbeat_packet import write_key
+        try:
+            write_key(Path(key_file))
+        except (OSError, ValueError) as e:
+            fail(f"{key_file}: {e}")
+        click.echo(f"wrote the cluster key to {key_file} (mode 0600); copy it to every node",
+                   err=True)
     if output:
         Path(output).write_text(text)
         click.echo(f"wrote {output}; check it with `vigil config validate {output}`")

@@ -7,8 +7,10 @@ Pure and deterministic: the caller passes `now` (any monotonic clock, in seconds
 - A heard peer is *suspected* once every link has been silent for longer than `timeout`
   (strictly: at `last + timeout` it is still alive).
 - A link counts as *down* once it has been silent for longer than `timeout` while the
-  peer kept talking on another link after that (a link never heard counts as silent since
-  the peer was first heard). That is an *alert*, not a suspicion. Requiring a heartbeat
+  peer kept talking on another link after that. Silence counts at most from when the peer
+  was last heard after being unknown or suspected (its *epoch*), so a link never heard,
+  or one that stayed silent across a suspicion, gets its full timeout again. A down link of
+  a live peer is an *alert*, not a suspicion. Requiring a heartbeat
   after the link's deadline keeps a dying peer, whose links fall silent a hair apart,
   from raising a passing alert on its way to being suspected.
 """
@@ -37,6 +39,7 @@ class PeerView:
     state: PeerState
     links_up: tuple[int, ...]
     links_down: tuple[int, ...]
+    """Alive: links known down (alerts). Suspected: every link. Unknown: none, as up."""
     last_heard: float | None
     """When any link last carried a valid heartbeat (the caller's clock)."""
     reason: str
@@ -82,7 +85,7 @@ class FailureDetector:
         self._links = dict(peers)
         self._addresses = dict(addresses or {})
         self._last: dict[str, list[float | None]] = {p: [None] * n for p, n in peers.items()}
-        self._first: dict[str, float] = {}
+        self._epoch: dict[str, float] = {}
 
     def links(self, node: str) -> int:
         """How many links are shared with `node` (KeyError for a non-peer)."""
@@ -97,7 +100,8 @@ class FailureDetector:
         last = self._last[node]
         prev = last[link]
         last[link] = now if prev is None else max(prev, now)
-        self._first.setdefault(node, now)
+        if before.state != "alive":
+            self._epoch[node] = now
         after = self._peer(node, now)
         return (before.state, before.links_down) != (after.state, after.links_down)
 
@@ -111,23 +115,24 @@ class FailureDetector:
         """The earliest time after `now` at which the view can change without a new
         heartbeat (an alive peer becoming suspected); None if nothing is pending."""
         times = [math.nextafter(self._deadline(p), math.inf) for p in self._links
-                 if p in self._first and now <= self._deadline(p)]
+                 if p in self._epoch and now <= self._deadline(p)]
         return min(times, default=None)
 
     # --- internals ----------------------------------------------------------------------
 
     def _since(self, node: str, link: int) -> float:
-        """When the link last carried a heartbeat (or the peer was first heard)."""
+        """When the link last carried a heartbeat, but not before the peer's epoch."""
         t = self._last[node][link]
-        return self._first[node] if t is None else t
+        epoch = self._epoch[node]
+        return epoch if t is None else max(t, epoch)
 
     def _deadline(self, node: str) -> float:
         return max(self._since(node, i) for i in range(self._links[node])) + self.timeout
 
     def _peer(self, node: str, now: float) -> PeerView:
         n = self._links[node]
-        if node not in self._first:
-            return PeerView(node, "unknown", (), tuple(range(n)), None,
+        if node not in self._epoch:
+            return PeerView(node, "unknown", (), (), None,
                             f"no heartbeat from {node} yet")
         last = max(self._since(node, i) for i in range(n))
         if now > last + self.timeout:
@@ -157,9 +162,9 @@ class FailureDetector:
         return alerts
 
     def _answering(self, node: str, now: float) -> tuple[int, ...]:
+        """Links that actually carried a heartbeat within the timeout."""
         return tuple(i for i in range(self._links[node])
-                     if self._last[node][i] is not None
-                     and now <= self._since(node, i) + self.timeout)
+                     if (t := self._last[node][i]) is not None and now <= t + self.timeout)
 
 
 def _links(links: tuple[int, ...]) -> str:

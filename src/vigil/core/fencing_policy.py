@@ -89,3 +89,24 @@ def _why(snapshot: Snapshot, node: str, st: NodeState) -> str:
         return (f"{node} is silent on every heartbeat link (suspected by "
                 f"{', '.join(observers)}) while running {', '.join(active)}")
     return ""
+
+
+def deputy_request(config: ClusterConfig, snapshot: Snapshot, me: str) -> FenceRequest | None:
+    """When the DC itself goes silent, nobody may decide until its lease expires — unless
+    the DC is fenced. The first (by name) of the online nodes that all suspect
+    the DC fences it; a confirmed fencing revokes the DC's lease and a new DC is elected
+    at once. In a two-node cluster the deputy is the only observer, so it waits (the
+    shell's delay) to let a living DC win the fence race."""
+    if not config.fencing.enabled or snapshot.dc is None:
+        return None
+    dc = snapshot.dc.record.node
+    if dc == me or dc not in snapshot.members or not config.fencing.topology(dc):
+        return None
+    record = snapshot.fencing.get(dc)
+    if record is not None and record.state in ("running", "done"):
+        return None
+    observers = suspected_by_all(snapshot, dc)
+    if not observers or observers[0] != me:
+        return None
+    return FenceRequest(dc, f"the DC {dc} is silent on every heartbeat link (suspected by "
+                        f"{', '.join(observers)}); fenced by {me} so a new DC can take over")

@@ -88,7 +88,8 @@ class LocalCluster:
                  resources_yaml: str = "", constraints_yaml: str = "",
                  timings: dict[str, str] | None = None,
                  store: dict[str, str] | None = None, witnesses: int = 0,
-                 extra_yaml: str = "") -> None:
+                 extra_yaml: str = "", links: int = 0,
+                 heartbeat: dict[str, str] | None = None) -> None:
         self.base = base
         self.name = name
         self.tag = uuid.uuid4().hex[:12]
@@ -98,6 +99,20 @@ class LocalCluster:
         ports = free_ports(3 * len(everyone))
         self.ports = {n: ports[3 * i:3 * i + 3] for i, n in enumerate(everyone)}
         self.extra_yaml = extra_yaml
+        self.links = links
+        self.heartbeat = heartbeat or {}
+        if links:
+            from vigil.core.heartbeat_packet import write_key
+            self.key_file = base / "cluster.key"
+            base.mkdir(parents=True, exist_ok=True)
+            if not self.key_file.exists():
+                write_key(self.key_file)
+            self.hb_port = free_ports(1)[0]
+            # Every node gets its own loopback address per link (127.0.<link+1>.<k>),
+            # so rules can cut one node's link without root.
+            first = 10 + (self.hb_port % 200)
+            self.link_addresses = {n: [f"127.0.{j + 1}.{first + i}" for j in range(links)]
+                                   for i, n in enumerate(self.names)}
         self.timings = timings or {}
         self.store = dict(store or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -114,10 +129,15 @@ class LocalCluster:
                       f"    etcd_client_port: {client}", f"    etcd_peer_port: {peer}"]
             if n in self.witnesses:
                 lines.append("    role: witness")
+            elif self.links:
+                lines.append(f"    links: [{', '.join(self.link_addresses[n])}]")
         lines += ["store:", "  type: embedded"]
         lines += [f"  {k}: {v}" for k, v in self.store.items()]
         if self.timings:
             lines += ["timings:"] + [f"  {k}: {v}" for k, v in self.timings.items()]
+        if self.links:
+            lines += ["heartbeat:", f"  key_file: {self.key_file}", f"  port: {self.hb_port}"]
+            lines += [f"  {k}: {v}" for k, v in self.heartbeat.items()]
         text = "\n".join(lines) + "\n"
         if resources_yaml.strip():
             text += resources_yaml.rstrip() + "\n"

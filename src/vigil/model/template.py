@@ -37,11 +37,48 @@ _TIMING_NOTES = {
 }
 
 
+def _safety_section(key_file: str, first: str) -> str:
+    key = f"  key_file: {key_file}" if key_file else "  # key_file: /etc/vigil/cluster.key"
+    return "\n".join([
+        "# Direct heartbeats between the agents over every link (UDP, authenticated with",
+        "# the cluster key): a node silent on all links for `timeout` is suspected at once,",
+        "# and fenced when fencing is configured, without waiting for its lease.",
+        "heartbeat:",
+        key,
+        "  # port: 7410",
+        "  # interval: 100ms",
+        "  # timeout: 500ms",
+        "",
+        "# Fence devices (any fence-agents program) and, per node, levels tried in order.",
+        "# Without a device the cluster relies on self-fencing: a lost node's resources",
+        "# move once its lease expired plus self_fence_timeout.",
+        "fencing:",
+        "  # action: reboot",
+        "  devices:",
+        "    # - id: ipmi-" + first,
+        "    #   agent: fence_ipmilan",
+        "    #   params: {ip: 10.0.1.11, username: admin, lanplus: 1}",
+        "    #   secret_files: {password: /etc/vigil/ipmi.password}   # chmod 600",
+        "    #   hosts: [" + first + "]",
+        "  levels:",
+        "    # " + first + ": [[ipmi-" + first + "]]",
+        "",
+        "# The watchdog kills this node's resources when its agent dies or hangs.",
+        "watchdog:",
+        "  # timeout: 2s",
+        "  # device: /dev/watchdog    # a kernel watchdog as well (reboots if a kill fails)",
+        "",
+        "# no_quorum_policy: stop       # freeze needs fencing for every node",
+        "",
+    ])
+
+
 def init_config(
     cluster: str,
     nodes: list[tuple[str, str]],
     store: str = "embedded",
     endpoints: list[str] | None = None,
+    key_file: str = "",
 ) -> str:
     """A commented starting config for `cluster` with `nodes` as (name, address) pairs.
 
@@ -58,6 +95,7 @@ def init_config(
         _timings_section(),
         _resources_section(),
         _constraints_section(nodes[0][0] if nodes else "n1"),
+        _safety_section(key_file, nodes[0][0] if nodes else "n1"),
     ]
     text = "\n".join(sections)
     try:

@@ -20,7 +20,9 @@ from pathlib import Path
 from vigil.agents.base import NodeContext, OpResult
 from vigil.core import records as rec
 from vigil.core.coordinator import CoordinatorState, Decision, decide
-from vigil.core.fencing_policy import fenced_nodes
+from vigil.core.detector import DetectorView
+from vigil.core.fencing_policy import deputy_request, fenced_nodes
+from vigil.core.heartbeat_packet import load_key
 from vigil.core.lease import LeaseClock
 from vigil.core.membership import MembershipView, node_states
 from vigil.core.node import interrupted
@@ -32,6 +34,7 @@ from vigil.model.load import ConfigInvalid, load_config_text
 from vigil.model.state import RscState
 from vigil.runtime.executor import Executor
 from vigil.runtime.fencing_shell import FencingShell
+from vigil.runtime.heartbeat import HeartbeatService
 from vigil.runtime.writer import NodeWriter, NotMember
 from vigil.store.base import Compare, Delete, LeaseLost, Put, StoreError, StoreUnavailable
 from vigil.store.etcd import EtcdStore
@@ -93,6 +96,9 @@ class NodeAgent:
         self._background: set[asyncio.Task[None]] = set()
         self.watchdog = WatchdogClient(state_dir, config.watchdog.timeout, config.watchdog.device)
         self.frozen = False
+        self.heartbeats: HeartbeatService | None = None
+        self._hb_view: DetectorView | None = None
+        self._hb_changed = asyncio.Event()
         """no_quorum_policy freeze: lease lost, resources kept, nothing started."""
         self._probes: dict[str, OpResult] = {}
         self.executor.may_run = lambda: self.joined and not self.clock.must_stop(
@@ -118,6 +124,7 @@ class NodeAgent:
             await self._start_etcd()
         from vigil.api.server import start_api
         self.api_runner = await start_api(self)
+        await self._start_heartbeats()
         try:
             await self._wait_store()
             await self._bootstrap_config()
@@ -142,6 +149,57 @@ class NodeAgent:
         task = asyncio.get_running_loop().create_task(self._drain())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _start_heartbeats(self) -> None:
+        hb = self.config.heartbeat
+        if not hb.enabled or not hb.key_file:
+            log.info("direct heartbeats are off (no heartbeat.key_file): failures are "
+                     "detected by lease expiry only")
+            return
+        try:
+            key = load_key(hb.key_file)
+        except (OSError, ValueError) as e:
+            log.error("direct heartbeats are off: %s", e)
+            return
+        self.heartbeats = HeartbeatService(self.config, self.node, key, self._on_heartbeats)
+        await self.heartbeats.start()
+
+    def _on_heartbeats(self, view: DetectorView) -> None:
+        self._hb_view = view
+        self._hb_changed.set()
+
+    async def _suspects_loop(self) -> None:
+        """Publish what our heartbeats say (on our lease): the DC fences a node only when
+        every other online node suspects it."""
+        published: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        alerts_seen: set[str] = set()
+        while True:
+            await self._hb_changed.wait()
+            self._hb_changed.clear()
+            view = self._hb_view
+            if view is None:
+                continue
+            suspected = tuple(sorted(view.suspected))
+            alerts = tuple(a.reason for a in view.alerts)
+            if (suspected, alerts) == published:
+                continue
+            record = rec.SuspectRecord(self.node, suspected, alerts)
+            try:
+                await self.store.put(self.keys.suspects(self.node), record.to_json(),
+                                     lease=self.writer.lease_id)
+                published = (suspected, alerts)
+            except StoreError as e:
+                log.warning("could not publish heartbeat suspicions: %s", e)
+                await asyncio.sleep(0.1)
+                self._hb_changed.set()
+                continue
+            for s_node in suspected:
+                log.warning("heartbeats: %s is silent on every link", s_node)
+            new_alerts = set(alerts) - alerts_seen
+            for a in sorted(new_alerts):
+                await self.writer.event("link", f"{a} (an alert: no failover while another "
+                                        "link works)")
+            alerts_seen = set(alerts)
 
     def _forget_state_of_previous_boot(self) -> None:
         """OCF agents keep state in HA_RSCTMP, a tmpfs on a real host: emptied by a reboot.
@@ -355,7 +413,9 @@ class NodeAgent:
             asyncio.create_task(self._guard_loop(), name="lease-guard"),
             asyncio.create_task(self._watch_loop(), name="watch"),
             asyncio.create_task(self._process_loop(), name="process"),
+            asyncio.create_task(self._suspects_loop(), name="suspects"),
         ]
+        self._hb_changed.set()  # publish our current view under the new lease
         after = asyncio.create_task(self._after_join(), name="after-join")
         try:
             # A session task that dies (a bug) must end the session, not leave a node
@@ -554,6 +614,11 @@ class NodeAgent:
                 log.warning("no longer the DC")
             self.is_dc = False
             self.coord = CoordinatorState()
+            deputy = deputy_request(cfg, snap, self.node)
+            if deputy is not None:
+                two_nodes = len(cfg.node_names) <= 2
+                self.fencing.start_deputy(cfg, snap, deputy,
+                                          2 * cfg.heartbeat.timeout if two_nodes else 0.0)
             return
         self.is_dc = True
         d = decide(self.coord, snap, cfg, self.node, dc.token, time.monotonic(), time.time())
@@ -625,6 +690,8 @@ class NodeAgent:
     async def _cleanup(self) -> None:
         if self._wake is not None:
             self._wake.cancel()
+        if self.heartbeats is not None:
+            await self.heartbeats.stop()
         if self.exiting and not self.executor.active():
             self.watchdog.disarm()  # a planned exit with nothing left running
             await self.watchdog.stop()

@@ -39,8 +39,26 @@ class FencingShell:
         for r in requests:
             if r.node in self.in_flight:
                 continue
+            guard = [Compare(self.keys.dc, "create", "=", token),
+                     Compare(self.keys.dc, "lease", "=", self.writer.lease_id)]
             self.in_flight[r.node] = asyncio.create_task(
-                self._fence(config, snap, r, token), name=f"fence-{r.node}")
+                self._fence(config, snap, r, guard), name=f"fence-{r.node}")
+
+    def start_deputy(self, config: ClusterConfig, snap: Snapshot, req: FenceRequest,
+                     delay: float) -> None:
+        """Fence a silent DC (see `deputy_request`); guarded by our own membership and by
+        the DC key being unchanged, after `delay` (the two-node fence race)."""
+        if req.node in self.in_flight or snap.dc is None:
+            return
+        guard = [Compare(self.keys.member(self.writer.node), "lease", "=",
+                         self.writer.lease_id),
+                 Compare(self.keys.dc, "create", "=", snap.dc.token)]
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self._fence(config, snap, req, guard)
+
+        self.in_flight[req.node] = asyncio.create_task(later(), name=f"deputy-fence-{req.node}")
 
     def cancel(self) -> None:
         for t in self.in_flight.values():
@@ -48,15 +66,14 @@ class FencingShell:
         self.in_flight.clear()
 
     async def _fence(self, config: ClusterConfig, snap: Snapshot, req: FenceRequest,
-                     token: int) -> None:
+                     guard: list[Compare]) -> None:
         try:
             action = config.fencing.action
             running = rec.FenceRecord(req.node, "running", action, req.reason,
                                       self.writer.node, time.time())
             key = self.keys.fencing(req.node)
             rev = snap.fencing_revision.get(req.node)
-            guard = [Compare(self.keys.dc, "create", "=", token),
-                     Compare(self.keys.dc, "lease", "=", self.writer.lease_id),
+            guard = [*guard,
                      Compare(key, "mod", "=", rev) if rev else Compare(key, "create", "=", 0)]
             res = await self.store.txn(guard, [Put(key, running.to_json())])
             if not res.succeeded:

@@ -10,9 +10,10 @@ config order) whose colocation targets are all placed goes next, ignoring its pe
 order edges. If there is none, colocations form a cycle: the earliest resource of a
 cycle that nothing outside it still waits on goes next (found with strongly connected
 components, so a resource merely downstream of a cycle never jumps ahead of it), and
-its unplaced colocation targets are honoured in reverse when they are placed (see
-`node_scores.apply_colocations`). Inside such a cycle, a resource still held back by
-a promoted order (`first_then`, a correction from `placement`) waits for its `first`.
+its unplaced mandatory colocation targets are honoured in reverse when they are placed
+(see `node_scores.apply_colocations`). Inside such a cycle, a resource still held back
+by a promoted order (`first_then`, a correction from `placement`), or else by a
+mandatory order, waits for its `first` if another member can go.
 Runs in O((resources + constraints) log resources) when there are no cycles.
 """
 
@@ -82,14 +83,15 @@ def placement_order(inp: Inputs, first_then: Sequence[tuple[str, str]] = ()) -> 
         if i is None:
             i = pop_ready(ready_strong)
         if i is None:
-            # A promoted order is itself the fix for a broken rule: prefer a resource
-            # of the cycle that no promoted order still holds back.
-            i = min((k for k in ready_cycle if not done[k] and promoted_in[k] == 0), default=None)
-        if i is None:
-            i = pop_ready(ready_cycle)
-        # The remaining components form a DAG, so one of them has no pending outside
-        # targets and its members are in ready_cycle: i cannot be None here.
-        assert i is not None
+            # Breaking a colocation cycle: prefer a member no promoted order (the fix
+            # for a rule broken in an earlier round) and then no mandatory order still
+            # holds back, so `first` goes before `then` whenever the cycle allows.
+            # The remaining components form a DAG, so one of them has no pending
+            # outside targets and its members are in ready_cycle: never empty here.
+            i = min(
+                (k for k in ready_cycle if not done[k]),
+                key=lambda k: (promoted_in[k] > 0, weak_in[k] > 0, k),
+            )
         done[i] = True
         order.append(ids[i])
         for j in promoted_out[i]:
