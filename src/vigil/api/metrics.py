@@ -31,7 +31,11 @@ def render_metrics(agent: NodeAgent) -> tuple[bytes, str]:
     if agent.view is not None:
         for name, st in agent.view.nodes.items():
             node_up.labels(name).set(int(st.membership is Membership.ONLINE))
+    fence = Gauge("vigil_fencing_state", "1 for the node's current fencing state "
+                  "(running, done, failed)", ["node", "state"], registry=reg)
     if agent.snapshot is not None:
+        for node, record in agent.snapshot.fencing.items():
+            fence.labels(node, record.state).set(1)
         for (node, rid), s in agent.snapshot.statuses.items():
             running.labels(rid, node).set(int(s.state is RscState.STARTED))
         for (node, rid), f in agent.snapshot.failures.items():

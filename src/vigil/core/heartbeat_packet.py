@@ -112,7 +112,7 @@ class ReplayGuard:
         return True
 
 
-class KeyFileError(Exception):
+class KeyFileError(ValueError):
     """The cluster key file is missing, unsafe or does not hold a key."""
 
 

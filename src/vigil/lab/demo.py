@@ -19,7 +19,7 @@ from vigil.lab.local import LocalCluster, free_ports, node_pids, wait_for
 from vigil.lab.probe import HttpProbe
 
 
-def demo_resources(port: int, www: Path) -> tuple[str, str]:
+def demo_resources(port: int, www: Path, start_wait: str = "0.2") -> tuple[str, str]:
     resources = f"""resources:
   - id: marker
     agent: ocf:heartbeat:Dummy
@@ -29,6 +29,7 @@ def demo_resources(port: int, www: Path) -> tuple[str, str]:
     agent: process
     params:
       command: "{sys.executable} -m http.server {port} --bind 127.0.0.1 --directory {www}"
+      start_wait: "{start_wait}"
     operations:
       monitor: {{interval: 1s, timeout: 5s}}
     meta:

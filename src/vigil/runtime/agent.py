@@ -161,8 +161,14 @@ class NodeAgent:
         except (OSError, ValueError) as e:
             log.error("direct heartbeats are off: %s", e)
             return
-        self.heartbeats = HeartbeatService(self.config, self.node, key, self._on_heartbeats)
-        await self.heartbeats.start()
+        service = HeartbeatService(self.config, self.node, key, self._on_heartbeats)
+        try:
+            await service.start()
+        except OSError as e:
+            log.error("direct heartbeats are off: no link address could be bound (%s); check "
+                      "nodes[%s].links", e, self.node)
+            return
+        self.heartbeats = service
 
     def _on_heartbeats(self, view: DetectorView) -> None:
         self._hb_view = view
