@@ -42,6 +42,9 @@ from vigil.store.keys import Keys
 
 log = logging.getLogger("vigil.agent")
 
+QUICK_WRITE = 0.3
+"""Seconds one attempt of a failover-critical write may take before it is sent again."""
+
 RESYNC_INTERVAL = 5.0
 """A full re-read even without watch events: catches whatever a watch missed."""
 
@@ -191,12 +194,16 @@ class NodeAgent:
                 continue
             record = rec.SuspectRecord(self.node, suspected, alerts)
             try:
-                await self.store.put(self.keys.suspects(self.node), record.to_json(),
-                                     lease=self.writer.lease_id)
+                # Short attempts: when the dead node was the etcd leader, a write waits for
+                # the new leader; a request stuck on the old one would cost a whole
+                # request_timeout.
+                async with asyncio.timeout(QUICK_WRITE):
+                    await self.store.put(self.keys.suspects(self.node), record.to_json(),
+                                         lease=self.writer.lease_id)
                 published = (suspected, alerts)
-            except StoreError as e:
-                log.warning("could not publish heartbeat suspicions: %s", e)
-                await asyncio.sleep(0.1)
+            except (StoreError, TimeoutError) as e:
+                log.info("publishing heartbeat suspicions again (%s)", e or "timeout")
+                await asyncio.sleep(0.02)
                 self._hb_changed.set()
                 continue
             for s_node in suspected:
@@ -547,9 +554,10 @@ class NodeAgent:
                     await self._dirty.wait()
             self._dirty.clear()
             try:
-                rev, kvs = await self.store.get_prefix(self.keys.root)
-            except StoreError:
-                await asyncio.sleep(0.1)
+                async with asyncio.timeout(2 * QUICK_WRITE):
+                    rev, kvs = await self.store.get_prefix(self.keys.root)
+            except (StoreError, TimeoutError):
+                await asyncio.sleep(0.02)
                 self._dirty.set()
                 continue
             try:
@@ -633,9 +641,11 @@ class NodeAgent:
             guard = [Compare(self.keys.dc, "create", "=", dc.token),
                      Compare(self.keys.dc, "lease", "=", self.writer.lease_id)]
             try:
-                res = await self.store.txn(guard, [Put(self.keys.transition, d.write.to_json())])
-            except StoreUnavailable as e:
-                log.warning("could not write transition: %s", e)
+                async with asyncio.timeout(2 * QUICK_WRITE):
+                    res = await self.store.txn(guard,
+                                               [Put(self.keys.transition, d.write.to_json())])
+            except (StoreUnavailable, TimeoutError) as e:
+                log.warning("could not write transition (%s); deciding again", e or "timeout")
                 self._dirty.set()
                 return
             if not res.succeeded:

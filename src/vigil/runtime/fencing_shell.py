@@ -75,8 +75,7 @@ class FencingShell:
             rev = snap.fencing_revision.get(req.node)
             guard = [*guard,
                      Compare(key, "mod", "=", rev) if rev else Compare(key, "create", "=", 0)]
-            res = await self.store.txn(guard, [Put(key, running.to_json())])
-            if not res.succeeded:
+            if not await self._claim(key, guard, running):
                 return  # no longer the DC, or someone else's record: decide again
             await self.writer.event("fencing", f"fencing {req.node} ({action}): {req.reason}")
             outcome = await fence_node(config.fencing, req.node, action)
@@ -86,6 +85,24 @@ class FencingShell:
         finally:
             self.in_flight.pop(req.node, None)
             self.on_done()
+
+    async def _claim(self, key: str, guard: list[Compare], running: rec.FenceRecord) -> bool:
+        """Write our `running` record. Attempts are short (a dead etcd leader would hold
+        a request for a whole request_timeout); after an unknown outcome the record
+        itself says whether it was ours."""
+        for _ in range(20):
+            try:
+                async with asyncio.timeout(0.5):
+                    return (await self.store.txn(guard, [Put(key, running.to_json())])).succeeded
+            except (StoreError, TimeoutError):
+                try:
+                    async with asyncio.timeout(0.5):
+                        kv = await self.store.get(key)
+                except (StoreError, TimeoutError):
+                    continue
+                if kv is not None and rec.FenceRecord.from_json(kv.value) == running:
+                    return True
+        return False
 
     async def record(self, running: rec.FenceRecord, outcome: FenceOutcome,
                      snap: Snapshot | None) -> None:
@@ -99,13 +116,14 @@ class FencingShell:
         delay = 0.05
         while True:
             try:
-                await self.store.txn([], [Put(self.keys.fencing(running.node), done.to_json()),
-                                          Put(hist, done.to_json())])
+                async with asyncio.timeout(0.5):  # idempotent: safe to send again
+                    await self.store.txn([], [Put(self.keys.fencing(running.node),
+                                                  done.to_json()), Put(hist, done.to_json())])
                 break
-            except StoreError as e:
+            except (StoreError, TimeoutError) as e:
                 log.warning("could not record the fencing of %s yet (%s)", running.node, e)
                 await asyncio.sleep(delay)
-                delay = min(1.0, delay * 2)
+                delay = min(0.2, delay * 2)
         if outcome.ok:
             await self.writer.event("fencing", f"{outcome.reason}; its resources may now be "
                                     "recovered")
