@@ -39,6 +39,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--hb-interval", default="50ms", help="with --fencing (default 50ms)")
     ap.add_argument("--hb-timeout", default="250ms", help="with --fencing (default 250ms)")
+    ap.add_argument("--etcd-election", default=None,
+                    help="etcd election timeout (heartbeat = 1/10 of it); default: the config's")
     ap.add_argument("--stability", type=float, default=0.0, metavar="SECONDS",
                     help="with --fencing: instead of power-offs, saturate both cores and "
                          "drop 20%% of one link's packets for SECONDS (root: nftables); "
@@ -57,11 +59,13 @@ def main() -> int:
     if args.fencing:
         cluster = LocalCluster(base, 3, "bench", resources, constraints, links=2,
                                heartbeat={"interval": args.hb_interval,
-                                          "timeout": args.hb_timeout})
+                                          "timeout": args.hb_timeout},
+                               store=etcd_timings(args))
         cluster.extra_yaml = cluster.lab_fencing_yaml()
         cluster.write_config(resources, constraints)
     else:
-        cluster = LocalCluster(base, 3, "bench", resources, constraints)
+        cluster = LocalCluster(base, 3, "bench", resources, constraints,
+                               store=etcd_timings(args))
     cfg = load_config_file(cluster.config_path)
     if args.stability:
         return stability(cluster, args)
@@ -123,6 +127,15 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def etcd_timings(args: argparse.Namespace) -> dict[str, str]:
+    if not args.etcd_election:
+        return {}
+    from vigil.model.durations import format_duration, parse_duration
+    election = parse_duration(args.etcd_election)
+    return {"etcd_election_timeout": format_duration(election),
+            "etcd_heartbeat_interval": format_duration(election / 10)}
 
 
 def stability(cluster: LocalCluster, args: argparse.Namespace) -> int:

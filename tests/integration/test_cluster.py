@@ -203,7 +203,7 @@ def test_agent_cut_off_from_store_stops_its_resources_before_its_lease_ends(make
     try:
         c.start_node("n1", [p.url for p in proxies])
         c.start(["n2", "n3"])
-        assert c.wait_running("app") == "n1"
+        assert c.wait_running("app", 30, lambda n: n == "n1") == "n1"
         c.wait_settled()
         watch = TwoOwnersWatch(c, "app")
         watch.start()
@@ -267,7 +267,7 @@ def test_failure_timeout_lets_a_resource_come_back(make_cluster) -> None:  # typ
         constraints_yaml="constraints:\n  location:\n"
                          "    - {resource: app, node: n1, score: 100}\n")
     c.start()
-    assert c.wait_running("app") == "n1"
+    assert c.wait_running("app", 30, lambda n: n == "n1") == "n1"
     c.wait_settled()
     pid = process_pid(c, "n1", "app")
     assert pid

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_cluster import event_index, resources, sleeper
+from tests.integration.test_cluster import event_index, process_pid, resources, sleeper
 
 from vigil.lab.local import LocalCluster, wait_for
 
@@ -140,3 +140,43 @@ def test_manual_fence_and_verify(cluster: LocalCluster) -> None:
     assert c.running_on("app") == owner  # nothing ran there; nothing moves
     node = next(n for n in c.status(owner)["nodes"] if n["name"] == victim)
     assert node["state"] in ("fenced", "offline")
+
+
+def test_freeze_keeps_running_without_quorum_until_fenced(tmp_path: Path) -> None:
+    from tests.helpers.tcp_proxy import TcpProxy
+    from tests.integration.test_cluster import TwoOwnersWatch
+
+    res = resources(sleeper("app"))
+    c = LocalCluster(tmp_path / "c", 3, timings={"self_fence_timeout": "8s"},
+                     resources_yaml=res,
+                     constraints_yaml="constraints:\n  location:\n"
+                                      "    - {resource: app, node: n1, score: 50}\n")
+    record = tmp_path / "fence.log"
+    c.extra_yaml = c.lab_fencing_yaml(record=record) + "no_quorum_policy: freeze\n"
+    c.write_config(res, "constraints:\n  location:\n    - {resource: app, node: n1, score: 50}\n")
+    proxies = [TcpProxy("127.0.0.1", c.ports[n][1]).start() for n in c.names]
+    try:
+        c.start_node("n1", [p.url for p in proxies])
+        c.start(["n2", "n3"])
+        assert c.wait_running("app", 30, lambda n: n == "n1") == "n1"
+        c.wait_settled()
+        pid = process_pid(c, "n1", "app")
+        watch = TwoOwnersWatch(c, "app")
+        watch.start()
+        t0 = time.monotonic()
+        for p in proxies:
+            p.cut()
+        # With `stop`, n1 would stop app once 0.5 s of its 2 s lease view is left (~1.5 s).
+        wait_for("1.7 s after the cut", lambda: time.monotonic() - t0 > 1.7, 5, 0.01)
+        if not any("/n1" in line for line in (record.read_text().splitlines()
+                                              if record.exists() else [])):
+            assert process_pid(c, "n1", "app") == pid, "n1 stopped app: that is not freeze"
+        other = c.wait_running("app", 30, lambda n: n != "n1")
+        watch.stop()
+        assert "freezing" in (c.state_dir("n1") / "agent.log").read_text()
+        assert any("/n1" in line for line in record.read_text().splitlines())
+        assert watch.overlaps == [] and other != "n1" and pid is not None
+    finally:
+        for p in proxies:
+            p.stop()
+        c.down(remove=False)

@@ -43,9 +43,14 @@ NOW = 1000.0
 
 @st.composite
 def clusters(
-    draw: st.DrawFn, min_stickiness: int = 0, tangled: bool = False
+    draw: st.DrawFn, min_stickiness: int = 0, tangled: bool = False, acyclic: bool = False
 ) -> tuple[ClusterConfig, ClusterState]:
-    """A random cluster; `tangled`: few resources, many constraints (cycles likely)."""
+    """A random cluster.
+
+    `tangled`: few resources, many constraints (cycles likely). `acyclic`: colocations
+    and orders all point one way along a random ranking of the resources, so together
+    they form no cycle (the case where convergence is guaranteed).
+    """
     node_names = [f"n{i}" for i in range(1, draw(st.integers(1, 4)) + 1)]
     rids = [f"r{i}" for i in range(draw(st.integers(2, 3) if tangled else st.integers(1, 6)))]
     max_constraints = 6 if tangled else 4
@@ -70,14 +75,23 @@ def clusters(
         LocationConstraint(f"loc{i}", r, n, s)
         for i, (r, n, s) in enumerate(draw(st.lists(st.tuples(rsc_, node_, SCORES), max_size=6)))
     )
+    rank = {r: i for i, r in enumerate(draw(st.permutations(rids)))}
+
+    def one_way(before: str, after: str) -> tuple[str, str]:
+        """(before, after), swapped if needed so that `before` ranks lower."""
+        if acyclic and rank[before] > rank[after]:
+            return after, before
+        return before, after
+
     colocations = tuple(
-        ColocationConstraint(f"col{i}", a, b, s)
+        ColocationConstraint(f"col{i}", dependent, target, s)
         for i, (a, b, s) in enumerate(
             draw(st.lists(st.tuples(rsc_, rsc_, COLOCATION_SCORES), max_size=max_constraints))
         )
+        for target, dependent in [one_way(b, a)]
     )
     orders = tuple(
-        OrderConstraint(f"ord{i}", a, b, kind, sym)
+        OrderConstraint(f"ord{i}", *one_way(a, b), kind, sym)
         for i, (a, b, kind, sym) in enumerate(
             draw(
                 st.lists(
@@ -261,30 +275,42 @@ def _converges(config: ClusterConfig, state: ClusterState, t: Transition) -> Non
 
 
 @settings(max_examples=300, deadline=None)
-@given(clusters())
+@given(clusters(acyclic=True))
 def test_applying_the_actions_converges(cs: tuple[ClusterConfig, ClusterState]) -> None:
+    """Without constraint cycles, one transition reaches the placement (any stickiness)."""
     config, state = cs
     _converges(config, state, schedule(config, state))
 
 
-@settings(max_examples=100, deadline=None)
-@given(clusters(min_stickiness=1))
+@settings(max_examples=200, deadline=None)
+@given(clusters(min_stickiness=1, acyclic=True))
 def test_nothing_changed_nothing_moves(cs: tuple[ClusterConfig, ClusterState]) -> None:
-    """With stickiness, a converged cluster stays put when scheduled again and again."""
+    """With stickiness, a settled cluster stays put: every resource stays where it runs."""
     config, state = cs
     settled = apply(schedule(config, state), state)
     t = schedule(config, settled)
     assert t.actions == ()
-    assert schedule(config, apply(t, settled)) == t
+    for rid, p in t.placements.items():
+        if p.node is not None:
+            assert p.reason.startswith(f"{rid}: stays on {p.node} "), p.reason
 
 
 @settings(max_examples=300, deadline=None)
 @given(clusters(tangled=True))
-def test_tangled_constraints_still_hold_and_converge(
+def test_tangled_constraints_stay_safe_transition_after_transition(
     cs: tuple[ClusterConfig, ClusterState],
 ) -> None:
-    """Few resources, many colocations and orders: cycles and order loops are common."""
+    """Few resources, many colocations and orders: cycles and order loops are common.
+
+    Convergence in one transition is not promised for cycles (see `placement.py`), but
+    every transition along the way must keep the hard rules and S1, and stay
+    deterministic.
+    """
     config, state = cs
-    test_placements_respect_hard_rules.hypothesis.inner_test(cs)  # type: ignore[attr-defined]
-    test_action_list_is_ordered_and_safe.hypothesis.inner_test(cs)  # type: ignore[attr-defined]
-    _converges(config, state, schedule(config, state))
+    for _ in range(4):
+        test_placements_respect_hard_rules.hypothesis.inner_test((config, state))  # type: ignore[attr-defined]
+        test_action_list_is_ordered_and_safe.hypothesis.inner_test((config, state))  # type: ignore[attr-defined]
+        t = schedule(config, state)
+        if t.empty:
+            break
+        state = apply(t, state)

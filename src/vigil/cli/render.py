@@ -24,7 +24,9 @@ def render_status(doc: dict[str, Any], now: float | None = None) -> str:
     lines = [
         f"Cluster {doc['cluster']}: config v{doc.get('config_version')}, "
         f"DC {doc.get('dc') or '-'}, store {store_txt}",
-        f"Answered by {doc.get('answered_by')} at revision {doc.get('revision')}",
+        f"Answered by {doc.get('answered_by')} at revision {doc.get('revision')}"
+        + ("" if "local" not in doc else
+           f" (this node: {'quorate' if doc['local'].get('quorate') else 'NOT quorate'})"),
         "",
         "Nodes:",
     ]

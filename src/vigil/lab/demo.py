@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import sys
@@ -15,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from vigil.cli.render import render_events, render_status
-from vigil.lab.local import LocalCluster, free_ports, node_pids, wait_for
+from vigil.lab.local import LocalCluster, free_ports, kill_tagged, wait_for
 from vigil.lab.probe import HttpProbe
 
 
@@ -143,13 +141,6 @@ def run_demo(keep: bool = False, as_json: bool = False) -> int:
 def demo_down(base: Path) -> None:
     info = json.loads((base / "lab.json").read_text())
     for node in info["nodes"]:
-        for _ in range(50):
-            pids = node_pids(f"{info['tag']}/{node}")
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
+        kill_tagged(f"{info['tag']}/{node}")
     shutil.rmtree(base, ignore_errors=True)
     print(f"stopped the demo cluster and removed {base}")

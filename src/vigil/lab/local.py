@@ -66,6 +66,21 @@ def node_pids(tag: str) -> list[int]:
     return pids
 
 
+def kill_tagged(tag: str) -> int:
+    """SIGKILL every process carrying the node tag, until none is left; how many."""
+    killed = 0
+    for _ in range(50):
+        pids = node_pids(tag)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.01)
+    return killed
+
+
 def wait_for(what: str, predicate: Callable[[], T | None], timeout: float,
              interval: float = 0.05) -> T:
     deadline = time.monotonic() + timeout
@@ -197,16 +212,7 @@ class LocalCluster:
 
     def power_off(self, node: str) -> int:
         """Kill every process of the node at once (SIGKILL), as a power cut would."""
-        killed = 0
-        for _ in range(50):
-            pids = node_pids(f"{self.tag}/{node}")
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-            time.sleep(0.01)
+        killed = kill_tagged(f"{self.tag}/{node}")
         proc = self.procs.pop(node, None)
         if proc is not None:
             proc.wait()
