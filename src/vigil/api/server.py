@@ -196,7 +196,10 @@ async def _restart(agent: NodeAgent, rid: str) -> str:
         raise ApiError(409, f"{rid} is not running; nothing to restart (`vigil status`)")
     key = agent.keys.runtime_role(rid)
     rsc = agent.config.resource(rid)
-    await agent.store.put(key, rec.dumps({"target_role": "Stopped"}))
+    # On our lease: if this agent dies mid-restart, the override vanishes with it and
+    # the resource starts again instead of staying stopped for no visible reason.
+    await agent.store.put(key, rec.dumps({"target_role": "Stopped"}),
+                          lease=agent.writer.lease_id)
     try:
         deadline = time.monotonic() + rsc.ops.stop_timeout + 10
         while _running_on(agent, rid):

@@ -10,6 +10,11 @@ every node and in every test. Pipeline:
     placement.place_resources   scores (node_scores) and one node or none per resource
     actions.plan_actions    stops/starts and their dependencies
     graph.number_actions    topological order, stops first, ids 1..n
+
+Convergence: when colocations and mandatory orders form no cycle, scheduling again
+after every action of a transition succeeded gives no actions (with stickiness >= 0).
+With cycles (which the config validator should warn about) every transition is still
+safe and deterministic, but settling may take more than one transition.
 """
 
 from __future__ import annotations
