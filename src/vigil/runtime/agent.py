@@ -99,10 +99,10 @@ class NodeAgent:
         self._background: set[asyncio.Task[None]] = set()
         self.watchdog = WatchdogClient(state_dir, config.watchdog.timeout, config.watchdog.device)
         self.frozen = False
+        """no_quorum_policy freeze: lease lost, resources kept, nothing started."""
         self.heartbeats: HeartbeatService | None = None
         self._hb_view: DetectorView | None = None
         self._hb_changed = asyncio.Event()
-        """no_quorum_policy freeze: lease lost, resources kept, nothing started."""
         self._probes: dict[str, OpResult] = {}
         self.executor.may_run = lambda: self.joined and not self.clock.must_stop(
             time.monotonic())
