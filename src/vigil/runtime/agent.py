@@ -164,7 +164,8 @@ class NodeAgent:
         except (OSError, ValueError) as e:
             log.error("direct heartbeats are off: %s", e)
             return
-        service = HeartbeatService(self.config, self.node, key, self._on_heartbeats)
+        service = HeartbeatService(self.config, self.node, key, self._on_heartbeats,
+                                   incarnation=self._next_incarnation())
         try:
             await service.start()
         except OSError as e:
@@ -172,6 +173,18 @@ class NodeAgent:
                       "nodes[%s].links", e, self.node)
             return
         self.heartbeats = service
+
+    def _next_incarnation(self) -> int:
+        """Heartbeat incarnations must grow across restarts (peers drop older ones as
+        replays) even if the wall clock stepped back: persist the last one."""
+        path = self.state_dir / "heartbeat.incarnation"
+        try:
+            last = int(path.read_text().strip())
+        except (OSError, ValueError):
+            last = 0
+        value = max(time.time_ns(), last + 1)
+        path.write_text(f"{value}\n")
+        return value
 
     def _on_heartbeats(self, view: DetectorView) -> None:
         self._hb_view = view
