@@ -235,6 +235,18 @@ async def node_command(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "message": msg})
 
 
+async def get_explain(request: web.Request) -> web.Response:
+    from vigil.api.explain import explain
+
+    agent = _agent(request)
+    rid = request.match_info["rid"]
+    _resource(agent, rid)
+    if agent.snapshot is None or agent.view is None:
+        raise ApiError(503, f"node {agent.node} has no view of the cluster yet; ask another")
+    return web.json_response(explain(agent.config, agent.snapshot, agent.view, rid,
+                                     time.time()))
+
+
 async def fence_command(request: web.Request) -> web.Response:
     """`vigil fence NODE`: an operator's fencing, run by the node answering (like
     stonith_admin); recorded like the DC's, so a confirmed one lets resources recover."""
@@ -356,6 +368,7 @@ def make_app(agent: NodeAgent) -> web.Application:
     app.router.add_get("/v1/events", get_events)
     app.router.add_post("/v1/resources/{rid}/{cmd}", resource_command)
     app.router.add_post("/v1/nodes/{node}/{cmd}", node_command)
+    app.router.add_get("/v1/explain/{rid}", get_explain)
     app.router.add_get("/v1/fence/history", fence_history)
     app.router.add_post("/v1/fence/verify", fence_verify)
     app.router.add_post("/v1/fence/{node}", fence_command)

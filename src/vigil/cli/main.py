@@ -219,6 +219,17 @@ def events(ctx: click.Context, limit: int, as_json: bool) -> None:
     click.echo(json.dumps(doc, indent=2) if as_json else render_events(doc["events"]))
 
 
+@main.command()
+@click.argument("rid")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def explain(ctx: click.Context, rid: str, as_json: bool) -> None:
+    """Why RID runs where it does: every node's score and where each part came from."""
+    from vigil.api.explain import render_explain
+    doc = call(ctx, "GET", f"/v1/explain/{rid}")
+    click.echo(json.dumps(doc, indent=2) if as_json else render_explain(doc))
+
+
 @main.group()
 def resource() -> None:
     """Move, ban, clear, restart or clean up a resource."""

@@ -29,6 +29,8 @@ class Placement:
     reason: str
     scores: Mapping[str, int] = field(default_factory=dict)
     """Final score per node (after all constraints)."""
+    contributions: Mapping[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
+    """Per node: (score, why) for every part of its score (`vigil explain`)."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ def schedule(config: ClusterConfig, state: ClusterState) -> Transition:
     decisions = place_resources(inp)
     actions = number_actions(inp, plan_actions(inp, decisions))
     placements = {
-        rid: Placement(rid, d.node, d.reason, d.sheet.totals()) for rid, d in decisions.items()
+        rid: Placement(rid, d.node, d.reason, d.sheet.totals(),
+                       {n: tuple((c.score, c.why) for c in d.sheet.parts(n))
+                        for n in d.sheet.nodes})
+        for rid, d in decisions.items()
     }
     return Transition(actions=actions, placements=placements)

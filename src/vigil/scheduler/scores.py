@@ -64,6 +64,10 @@ class ScoreSheet:
     def score(self, node: str) -> int:
         return self._total[node]
 
+    def parts(self, node: str) -> tuple[Contribution, ...]:
+        """Every contribution to the node's score, in the order they were added."""
+        return tuple(self._parts.get(node, ()))
+
     def totals(self) -> dict[str, int]:
         """Final score per node, in config node order."""
         return dict(self._total)
