@@ -19,6 +19,7 @@ from vigil.agents.process import (
     parse_stat,
 )
 from vigil.agents.subprocess_run import kill_grace, tail_text
+from vigil.agents.vip import VipAgent
 from vigil.model.config import Operations, Resource
 
 OPS = Operations(start_timeout=20, stop_timeout=20, monitor_interval=10, monitor_timeout=20)
@@ -169,11 +170,12 @@ def test_factory_dispatch() -> None:
     assert isinstance(make_agent(rsc("process", command="true"), CTX), ProcessAgent)
     ocf = make_agent(rsc("ocf:heartbeat:Dummy"), CTX)
     assert isinstance(ocf, OcfAgent) and (ocf.provider, ocf.kind) == ("heartbeat", "Dummy")
+    assert isinstance(make_agent(rsc("vip", ip="198.18.0.10"), CTX), VipAgent)
 
 
 @pytest.mark.parametrize("agent", ["lsb:nginx", "systemd:nginx", "stonith:fence_xvm", "proc"])
 def test_factory_rejects_unknown_classes(agent: str) -> None:
-    with pytest.raises(ValueError, match=r"supported: process, ocf:<provider>:<type>"):
+    with pytest.raises(ValueError, match=r"supported: process, vip, ocf:<provider>:<type>"):
         make_agent(rsc(agent), CTX)
 
 

@@ -466,7 +466,7 @@ CASES = [
         node_doc("resources:\n  - {id: web, agent: 'lsb:nginx'}\n"),
         5,
         "resources[web].agent",
-        ("unknown agent 'lsb:nginx'", "'process' or 'ocf:<provider>:<type>'"),
+        ("unknown agent 'lsb:nginx'", "'process', 'vip' or 'ocf:<provider>:<type>'"),
     ),
     Case(
         "process without command",

@@ -5,9 +5,10 @@ from __future__ import annotations
 from vigil.agents.base import NodeContext, ResourceAgent
 from vigil.agents.ocf import OcfAgent
 from vigil.agents.process import ProcessAgent
+from vigil.agents.vip import VipAgent
 from vigil.model.config import Resource
 
-SUPPORTED = ("process", "ocf:<provider>:<type>")
+SUPPORTED = ("process", "vip", "ocf:<provider>:<type>")
 
 
 def make_agent(resource: Resource, ctx: NodeContext) -> ResourceAgent:
@@ -17,6 +18,8 @@ def make_agent(resource: Resource, ctx: NodeContext) -> ResourceAgent:
     """
     if resource.agent == "process":
         return ProcessAgent(resource, ctx)
+    if resource.agent == "vip":
+        return VipAgent(resource, ctx)
     if resource.agent_class == "ocf":
         try:
             return OcfAgent(resource, ctx)

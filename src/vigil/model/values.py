@@ -137,9 +137,9 @@ def _migration_threshold(value: object) -> int:
 
 
 def _agent(value: object) -> str:
-    expected = "'process' or 'ocf:<provider>:<type>' (e.g. ocf:heartbeat:Dummy)"
+    expected = "'process', 'vip' or 'ocf:<provider>:<type>' (e.g. ocf:heartbeat:Dummy)"
     text = _text(value, expected).strip()
-    if text == "process" or _OCF_AGENT.fullmatch(text):
+    if text in ("process", "vip") or _OCF_AGENT.fullmatch(text):
         return text
     if text.lower().startswith("ocf"):
         raise ValueError(
