@@ -67,6 +67,18 @@ class NodeContext:
         return self.state_dir / "run"
 
 
+BUILTIN_ACTIONS_XML = """  <actions>
+    <action name="start" timeout="20s"/>
+    <action name="stop" timeout="20s"/>
+    <action name="monitor" timeout="20s" interval="10s"/>
+    <action name="validate-all" timeout="5s"/>
+    <action name="meta-data" timeout="5s"/>
+  </actions>
+</resource-agent>
+"""
+"""The OCF meta-data actions every built-in agent (process, vip) supports."""
+
+
 class ResourceAgent(ABC):
     """Runs one action of one resource. Implementations never raise for agent
     failures: every outcome is an OpResult."""

@@ -30,7 +30,13 @@ from pathlib import Path
 
 import psutil
 
-from vigil.agents.base import NodeContext, OcfRc, OpResult, ResourceAgent
+from vigil.agents.base import (
+    BUILTIN_ACTIONS_XML,
+    NodeContext,
+    OcfRc,
+    OpResult,
+    ResourceAgent,
+)
 from vigil.agents.subprocess_run import clean_environment, tail_text
 from vigil.model.config import Resource
 
@@ -480,12 +486,4 @@ to the node's log directory and tracks it with a pidfile that survives agent res
       <content type="string" default="0.2"/>
     </parameter>
   </parameters>
-  <actions>
-    <action name="start" timeout="20s"/>
-    <action name="stop" timeout="20s"/>
-    <action name="monitor" timeout="20s" interval="10s"/>
-    <action name="validate-all" timeout="5s"/>
-    <action name="meta-data" timeout="5s"/>
-  </actions>
-</resource-agent>
-"""
+""" + BUILTIN_ACTIONS_XML

@@ -32,7 +32,13 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 from typing import Any
 
-from vigil.agents.base import NodeContext, OcfRc, OpResult, ResourceAgent
+from vigil.agents.base import (
+    BUILTIN_ACTIONS_XML,
+    NodeContext,
+    OcfRc,
+    OpResult,
+    ResourceAgent,
+)
 from vigil.agents.subprocess_run import SANE_PATH, ActionRun, clean_environment, run_action
 from vigil.model.config import Resource
 
@@ -261,15 +267,20 @@ class VipAgent(ResourceAgent):
 
     # -- actions
 
-    async def _monitor(self, deadline: float) -> tuple[int, str]:
-        params = self._params()
+    async def _find(self, params: VipParams, deadline: float
+                    ) -> tuple[str | None, IfAddr | None, str]:
+        """Where the address is configured, if anywhere, and a sentence saying so."""
         nic = await self._nic(params, deadline, must_exist=False)
         if nic is None:
-            return OcfRc.NOT_RUNNING, f"{params.ip} is not configured (no interface)"
+            return None, None, f"{params.ip} is not configured (no interface)"
         addr = await self._configured(params, nic, deadline)
         if addr is None:
-            return OcfRc.NOT_RUNNING, f"{params.ip} is not configured on {nic}"
-        return OcfRc.SUCCESS, f"{addr.ip}/{addr.prefix} is configured on {nic}"
+            return nic, None, f"{params.ip} is not configured on {nic}"
+        return nic, addr, f"{addr.ip}/{addr.prefix} is configured on {nic}"
+
+    async def _monitor(self, deadline: float) -> tuple[int, str]:
+        _, addr, text = await self._find(self._params(), deadline)
+        return (OcfRc.SUCCESS if addr is not None else OcfRc.NOT_RUNNING), text
 
     async def _start(self, deadline: float) -> tuple[int, str]:
         params = self._params()
@@ -313,12 +324,9 @@ class VipAgent(ResourceAgent):
 
     async def _stop(self, deadline: float) -> tuple[int, str]:
         params = self._params()
-        nic = await self._nic(params, deadline, must_exist=False)
-        if nic is None:
-            return OcfRc.SUCCESS, f"{params.ip} is not configured (no interface)"
-        addr = await self._configured(params, nic, deadline)
-        if addr is None:
-            return OcfRc.SUCCESS, f"{params.ip} is not configured on {nic}"
+        nic, addr, text = await self._find(params, deadline)
+        if nic is None or addr is None:
+            return OcfRc.SUCCESS, text
         family = "-4" if params.ip.version == 4 else "-6"
         result = await self._ip(
             [family, "addr", "del", f"{addr.ip}/{addr.prefix}", "dev", nic], deadline
@@ -356,12 +364,4 @@ announces an IPv4 address with gratuitous ARP (arping, or raw frames without it)
       <content type="integer" default="3"/>
     </parameter>
   </parameters>
-  <actions>
-    <action name="start" timeout="20s"/>
-    <action name="stop" timeout="20s"/>
-    <action name="monitor" timeout="20s" interval="10s"/>
-    <action name="validate-all" timeout="5s"/>
-    <action name="meta-data" timeout="5s"/>
-  </actions>
-</resource-agent>
-"""
+""" + BUILTIN_ACTIONS_XML
