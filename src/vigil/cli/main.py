@@ -320,5 +320,15 @@ def demo(keep: bool, as_json: bool, down_dir: str | None) -> None:
     sys.exit(run_demo(keep=keep, as_json=as_json))
 
 
+def _register_command_modules() -> None:
+    """Larger command families live in their own modules (lab, drill, sim, simulate, import)."""
+    from vigil.cli import drill_cmds, import_cmds, lab_cmds, sim_cmds, simulate_cmds
+    for module in (lab_cmds, drill_cmds, sim_cmds, simulate_cmds, import_cmds):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register_command_modules()
+
 if __name__ == "__main__":
     main()

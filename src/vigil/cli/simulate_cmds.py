@@ -1,0 +1,7 @@
+"""`vigil simulate` commands (registered by vigil.cli.main)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
