@@ -25,6 +25,13 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
+# `make drill`: the whole failure-drill suite against network-namespace labs (root).
+# Report: $(DRILL_REPORT)/report.html (and .md, results.json). See docs/drills.md.
+DRILL_REPORT ?= drill-report
+.PHONY: drill
+drill: setup
+	$(VENV)/bin/vigil drill run --suite --report $(DRILL_REPORT)
+
 bench: setup
 	$(PY) bench/failover.py
 

@@ -62,3 +62,45 @@ fi
 if ! command -v nft >/dev/null 2>&1; then
     apt_install nftables && echo "installed Debian's nftables" || true
 fi
+
+# crm_simulate (Debian's pacemaker-cli-utils): the reference the Pacemaker fidelity tests
+# and `bench/scheduler.py --crm-simulate` compare vigil's scheduler against. Optional: those
+# tests skip without it. The package needs pacemaker or pacemaker-remote; unless pacemaker
+# is already installed we take pacemaker-remote (no corosync) and keep its daemon from
+# starting: a policy-rc.d refusing service starts during the install (unless one exists),
+# then its unit disabled.
+if ! command -v crm_simulate >/dev/null 2>&1; then
+    pkgs="pacemaker-cli-utils"
+    remote_was_there=yes
+    if ! dpkg -s pacemaker >/dev/null 2>&1 && ! dpkg -s pacemaker-remote >/dev/null 2>&1; then
+        pkgs="pacemaker-cli-utils pacemaker-remote"
+        remote_was_there=no
+    fi
+    policy=/usr/sbin/policy-rc.d
+    own_policy=no
+    if [ "$(id -u)" = 0 ] && [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=yes
+    fi
+    # shellcheck disable=SC2086  # two package names
+    if apt_install $pkgs; then
+        echo "installed Debian's pacemaker-cli-utils (crm_simulate)"
+        if [ "$remote_was_there" = no ] && command -v systemctl >/dev/null 2>&1; then
+            systemctl disable --now pacemaker_remote.service >/dev/null 2>&1 || true
+        fi
+    else
+        echo "note: crm_simulate not installed (apt-get install pacemaker-cli-utils); Pacemaker fidelity checks against it are skipped" >&2
+    fi
+    if [ "$own_policy" = yes ]; then
+        rm -f "$policy"
+    fi
+fi
+
+# Pacemaker's own OCF agents (ocf:pacemaker:Stateful, ping): the promotable-clone and
+# node-attribute integration tests run them unmodified through vigil's crm_master /
+# crm_attribute / attrd_updater shims. ping needs the ping binary.
+if [ ! -x /usr/lib/ocf/resource.d/pacemaker/Stateful ]; then
+    apt_install pacemaker-resource-agents && echo "installed Debian's pacemaker-resource-agents" || true
+fi
+if ! command -v ping >/dev/null 2>&1; then
+    apt_install iputils-ping && echo "installed Debian's iputils-ping" || true
+fi

@@ -300,6 +300,42 @@ async def test_reads_skip_a_hung_member_but_writes_report_outcome_unknown(
     assert kv is None or kv.value == b"maybe"
 
 
+async def test_hedged_keepalive_and_abandoned_writes_leave_a_hung_member(
+        etcd_cluster: EtcdClusterFactory) -> None:
+    """The agent's lease path: its own member stops answering (a follower whose leader
+    died looks the same), the keepalive must still be acknowledged within a few hedge
+    delays, and a write the caller gave up on must be retried on another member."""
+    cluster = await etcd_cluster(3)
+    probe = cluster.store()
+    hung = (await leader_index(cluster, probe) + 1) % 3
+    ep = cluster.endpoints
+    order = [ep[hung], *(e for e in ep if e != ep[hung])]
+    store = cluster.store(request_timeout=2.0, endpoints=order)
+    lease, _ = await store.lease_grant(5)
+    await store.put("/t/a", b"1")  # pooled connections to the member about to hang
+    cluster.members[hung].pause()
+    try:
+        started = time.monotonic()
+        assert await store.lease_keepalive(lease) == 5
+        took = time.monotonic() - started
+        assert took < 0.6, f"keepalive took {took:.2f}s behind a hung member"
+
+        writer = cluster.store(request_timeout=2.0, endpoints=order)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):  # the agent's short attempt (QUICK_WRITE)
+                await writer.put("/t/w", b"1")
+        assert writer.current_endpoint != ep[hung]
+        started = time.monotonic()
+        await writer.put("/t/w", b"2")
+        assert time.monotonic() - started < 0.6
+    finally:
+        cluster.members[hung].resume()
+    # The abandoned put sat in the hung member's socket and may apply after the newer
+    # one: why every decision write of vigil is a txn guarded by revisions.
+    kv = await store.get("/t/w")
+    assert kv is not None and kv.value in (b"1", b"2")
+
+
 async def test_quorum_loss_is_unavailable_within_the_deadline(
         etcd_cluster: EtcdClusterFactory) -> None:
     cluster = await etcd_cluster(3)

@@ -343,11 +343,12 @@ CASES = [
         {"web": "n2", "ip": "n1"},
     ),
     Case(
+        # As crm_simulate: b's preference for n1 pushes a (which b avoids) away from n1.
         "anti-colocation keeps two resources apart",
         config("n1 n2", ["a", "b"], [("b", "n1", 100)], colocations=[("b", "a", -INF)]),
         state("n1 n2"),
-        ["1 start a@n1", "2 start b@n2"],
-        {"a": "n1", "b": "n2"},
+        ["1 start a@n2", "2 start b@n1"],
+        {"a": "n2", "b": "n1"},
     ),
     Case(
         "anti-colocation with a single host: the dependent cannot run",
@@ -492,7 +493,8 @@ CASES = [
         state("n1 n2 n3", {"d@n1": "started"}),
         ["1 stop d@n1", "2 start d@n2 after 1", "3 start t@n2"],
         {"d": "n2", "t": "n2"},
-        {"d": "d: placed on n2 (score 50); not on n1: colocation col-d-t: t cannot run on n1"},
+        {"d": "d: placed on n2 (score 50); not on n1: with t (colocation col-t-d): "
+              "location loc-t-n1 bans n1"},
     ),
     Case(
         # vip follows web, but must start before it; vip cannot use n1. Placing web first
@@ -511,12 +513,36 @@ CASES = [
     ),
     # --- multiple active ---------------------------------------------------------------
     Case(
-        "multiple active: stop all but the placed node",
+        "multiple active (default stop_start): stop every copy, start one",
         config("n1 n2 n3", ["web"]),
+        state("n1 n2 n3", {"web@n1": "started", "web@n2": "started", "web@n3": "failed"}),
+        ["1 stop web@n1", "2 stop web@n2", "3 stop web@n3", "4 start web@n1 after 1,2,3"],
+        {"web": "n1"},
+        {"1": "web: stopping on n1, active on several nodes (n1, n2, n3); "
+              "multiple_active stop_start"},
+    ),
+    Case(
+        "multiple active, stop_unexpected: stop all but the placed node",
+        config("n1 n2 n3", [resource("web", multiple_active="stop_unexpected")]),
         state("n1 n2 n3", {"web@n1": "started", "web@n2": "started", "web@n3": "failed"}),
         ["1 stop web@n2", "2 stop web@n3"],
         {"web": "n1"},
         {"1": "web: stopping on n2, active on several nodes (n1, n2, n3); placed on n1"},
+    ),
+    Case(
+        "multiple active, stop_only: stop every copy",
+        config("n1 n2", [resource("web", multiple_active="stop_only")]),
+        state("n1 n2", {"web@n1": "started", "web@n2": "started"}),
+        ["1 stop web@n1", "2 stop web@n2"],
+        {"web": "n1"},
+    ),
+    Case(
+        "multiple active, block: nothing is done",
+        config("n1 n2", [resource("web", multiple_active="block")]),
+        state("n1 n2", {"web@n1": "started", "web@n2": "started"}),
+        [],
+        {"web": "n1"},
+        {"web": "web: active on several nodes (n1, n2): blocked (multiple_active block)"},
     ),
     Case(
         "multiple active where neither copy may stay",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from vigil.agents.base import NodeContext, ResourceAgent
 from vigil.agents.ocf import OcfAgent
 from vigil.agents.process import ProcessAgent
@@ -11,9 +13,11 @@ from vigil.model.config import Resource
 SUPPORTED = ("process", "vip", "ocf:<provider>:<type>")
 
 
-def make_agent(resource: Resource, ctx: NodeContext) -> ResourceAgent:
+def make_agent(resource: Resource, ctx: NodeContext,
+               meta: Mapping[str, str] | None = None) -> ResourceAgent:
     """The agent that runs `resource`'s actions on the node `ctx` describes.
 
+    `meta`: extra OCF_RESKEY_CRM_meta_* attributes (clone and promotable settings).
     ValueError (naming the resource and the supported classes) for anything else.
     """
     if resource.agent == "process":
@@ -22,7 +26,7 @@ def make_agent(resource: Resource, ctx: NodeContext) -> ResourceAgent:
         return VipAgent(resource, ctx)
     if resource.agent_class == "ocf":
         try:
-            return OcfAgent(resource, ctx)
+            return OcfAgent(resource, ctx, meta=meta)
         except ValueError as exc:
             raise ValueError(f"resource {resource.id}: {exc}") from None
     raise ValueError(

@@ -15,6 +15,12 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from vigil.agents.attrd_shim import (
+    ATTR_FILE_ENV,
+    CLUSTER_FILE_ENV,
+    NODE_ENV,
+    install_shims,
+)
 from vigil.agents.base import NodeContext, OcfRc, OpResult, ResourceAgent
 from vigil.agents.subprocess_run import clean_environment, run_action
 from vigil.model.config import Resource
@@ -67,9 +73,18 @@ def agent_environment(
     interval: float,
     root: Path,
     ctx: NodeContext,
+    meta: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The complete environment for one action (nothing else is inherited)."""
+    """The complete environment for one action (nothing else is inherited).
+
+    `meta`: extra CRM_meta_* attributes (clone_max, promotable, ...) by name without
+    the prefix. Pacemaker's attribute commands (crm_attribute, crm_master, attrd_updater,
+    crm_node; see `attrd_shim`) come first on PATH and in HA_SBIN_DIR, writing to the
+    node's attribute file that the executor publishes.
+    """
     env = clean_environment()
+    sbin = shim_dir(ctx)
+    env["PATH"] = f"{sbin}:{env['PATH']}"
     env.update(
         {
             "OCF_ROOT": str(root),
@@ -89,6 +104,10 @@ def agent_environment(
             "HA_LOGFILE": str(ctx.state_dir / "agents.log"),
             "HA_DEBUGLOG": str(ctx.state_dir / "agents.log"),
             "HA_debug": "0",
+            "HA_SBIN_DIR": str(sbin),
+            ATTR_FILE_ENV: str(attribute_file(ctx)),
+            CLUSTER_FILE_ENV: str(ctx.state_dir / "attributes-cluster.json"),
+            NODE_ENV: ctx.node,
         }
     )
     for name, value in params.items():
@@ -101,15 +120,29 @@ def agent_environment(
             "OCF_RESKEY_CRM_meta_on_node": ctx.node,
         }
     )
+    for name, value in (meta or {}).items():
+        env[f"OCF_RESKEY_CRM_meta_{name}"] = value
     return env
+
+
+def shim_dir(ctx: NodeContext) -> Path:
+    return ctx.state_dir / "sbin"
+
+
+def attribute_file(ctx: NodeContext) -> Path:
+    """Where the node's agents leave attributes for the executor to publish."""
+    return ctx.state_dir / "attributes.json"
 
 
 class OcfAgent(ResourceAgent):
     """One resource of class ocf; `run` executes `<root>/resource.d/<provider>/<type> op`."""
 
-    def __init__(self, resource: Resource, ctx: NodeContext, root: Path | None = None) -> None:
+    def __init__(self, resource: Resource, ctx: NodeContext, root: Path | None = None,
+                 meta: Mapping[str, str] | None = None) -> None:
         self.resource = resource
         self.ctx = ctx
+        self.meta = dict(meta or {})
+        """CRM_meta_* attributes beyond the per-action ones (clones, promotable)."""
         self.provider, self.kind = parse_agent(resource.agent)
         self.root = root if root is not None else ocf_root()
 
@@ -147,6 +180,7 @@ class OcfAgent(ResourceAgent):
         try:
             for d in (self.ctx.state_dir / "rsctmp", self.ctx.run_dir):
                 d.mkdir(parents=True, exist_ok=True)
+            install_shims(shim_dir(self.ctx))
         except OSError as exc:
             return OpResult(op, OcfRc.EXEC_ERROR, f"cannot create agent directories: {exc}")
         env = agent_environment(
@@ -159,6 +193,7 @@ class OcfAgent(ResourceAgent):
             interval=interval,
             root=self.root,
             ctx=self.ctx,
+            meta=self.meta,
         )
         result = await run_action([str(self.script), op], env, timeout, cwd="/")
         return OpResult(

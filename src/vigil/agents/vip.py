@@ -9,10 +9,13 @@ Parameters:
 - `arp_count`: gratuitous ARPs sent after start (IPv4), default 3; 0 sends none.
 
 start runs `ip addr add IP/PREFIX dev NIC` (already present: success), then announces
-the address with `arping -U -c N -I NIC IP` when `arping` is installed, else with raw
-gratuitous ARP frames (`vigil.agents.garp`). IPv6: the address is added (with DAD) but no
-unsolicited neighbour advertisement is sent yet. A failed announcement does not fail
-start (the address is up; neighbours learn it on their next ARP), it is reported in the
+the address with gratuitous ARP: from the agent's own process over a raw socket (the
+first frame at once, the others 1 s apart in the background, so start does not wait for
+them), or, without CAP_NET_RAW or under the netns hook, with `arping -U -c N -I NIC IP`
+when `arping` is installed, else raw frames from a helper (`vigil.agents.garp`). IPv6:
+the address is added (with DAD) but no unsolicited neighbour advertisement is sent yet.
+A failed announcement does not fail start (the address is up; neighbours learn it on
+their next ARP), it is reported in the
 output. monitor: SUCCESS when the address is on the interface (`ip -j addr show dev
 NIC`), NOT_RUNNING otherwise. stop: `ip addr del` (absent: success).
 
@@ -23,9 +26,11 @@ address inside that network namespace.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +44,7 @@ from vigil.agents.base import (
     OpResult,
     ResourceAgent,
 )
+from vigil.agents.garp import ETH_P_ARP, garp_frame
 from vigil.agents.subprocess_run import SANE_PATH, ActionRun, clean_environment, run_action
 from vigil.model.config import Resource
 
@@ -48,6 +54,8 @@ IP_SEARCH_PATH = SANE_PATH
 DEFAULT_ARP_COUNT = 3
 MAX_ARP_COUNT = 100
 MIN_STEP_TIMEOUT = 0.5
+GARP_INTERVAL = 1.0
+"""Seconds between repeated gratuitous ARPs (as `arping -U`)."""
 
 
 class AgentFailure(Exception):
@@ -146,6 +154,61 @@ def pick_nic(params: VipParams, addrs: list[IfAddr]) -> str | None:
         if same_family and params.ip in ip_interface(f"{addr.ip}/{addr.prefix}").network:
             return addr.nic
     return None
+
+
+# --- gratuitous ARP from the agent's own process -------------------------------------
+
+_repeaters: dict[tuple[str, str], asyncio.Task[None]] = {}
+"""Background repeats by (nic, ip): a stop cancels them, so a node that gave an address
+away never claims it again with a late announcement."""
+
+
+def cancel_announcements(ip: IPv4Address | IPv6Address) -> None:
+    """Stop the background announcements of `ip` (on any interface)."""
+    for key in [k for k in _repeaters if k[1] == str(ip)]:
+        _repeaters.pop(key).cancel()
+
+
+def announce_in_process(nic: str, ip: IPv4Address, count: int,
+                        interval: float = GARP_INTERVAL) -> str:
+    """Send the first gratuitous ARP now, from this process (no program to start: the
+    neighbours learn the new owner within microseconds of the address being added), and
+    the other `count - 1` in the background, `interval` apart. OSError if the raw
+    socket cannot be opened (no CAP_NET_RAW) or the interface is gone."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        sock.bind((nic, ETH_P_ARP))
+        frame = garp_frame(sock.getsockname()[4], ip)
+        sock.send(frame)
+    except OSError:
+        sock.close()
+        raise
+    if count <= 1:
+        sock.close()
+        return "sent 1 gratuitous ARP (raw socket)"
+
+    async def repeat() -> None:
+        try:
+            for _ in range(count - 1):
+                await asyncio.sleep(interval)
+                sock.send(frame)
+        except OSError:
+            pass  # the interface went away (stopped, powered off): nothing to announce
+        finally:
+            sock.close()
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # called outside an event loop: the first frame must do
+        sock.close()
+        return "sent 1 gratuitous ARP (raw socket; no event loop for the repeats)"
+    key = (nic, str(ip))
+    cancel_announcements(ip)
+    task = loop.create_task(repeat())
+    _repeaters[key] = task
+    task.add_done_callback(lambda t: _repeaters.pop(key, None) if _repeaters.get(key) is t
+                           else None)
+    return f"sent 1 gratuitous ARP now, {count - 1} more in the background (raw socket)"
 
 
 # --- the agent --------------------------------------------------------------------
@@ -307,6 +370,11 @@ class VipAgent(ResourceAgent):
             return ""
         if params.ip.version == 6:
             return "no unsolicited neighbour advertisement sent (not implemented for IPv6)"
+        if self.netns is None and isinstance(params.ip, IPv4Address):
+            try:
+                return announce_in_process(nic, params.ip, params.arp_count)
+            except OSError:
+                pass  # no CAP_NET_RAW here: a helper program may still manage
         count = str(params.arp_count)
         arping = shutil.which("arping", path=IP_SEARCH_PATH)
         if arping is not None:
@@ -324,6 +392,7 @@ class VipAgent(ResourceAgent):
 
     async def _stop(self, deadline: float) -> tuple[int, str]:
         params = self._params()
+        cancel_announcements(params.ip)  # never claim it again once given away
         nic, addr, text = await self._find(params, deadline)
         if nic is None or addr is None:
             return OcfRc.SUCCESS, text

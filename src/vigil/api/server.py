@@ -6,6 +6,7 @@ Errors are JSON `{"error": "..."}` with a message that says what to do.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +126,19 @@ def _resource(agent: NodeAgent, rid: str) -> None:
         raise ApiError(404, f"no resource '{rid}' in the config (known: {known})")
 
 
+def _explainable(agent: NodeAgent, rid: str) -> None:
+    """Primitives, groups, clones and clone instances (`db:1`) can be explained."""
+    cfg = agent.config
+    ids = {r.id for r in cfg.resources}
+    ids |= {g.id for g in getattr(cfg, "groups", ())}
+    ids |= {c.id for c in getattr(cfg, "clones", ())}
+    base, _, instance = rid.rpartition(":")
+    if rid in ids or (base in ids and instance.isdigit()):
+        return
+    raise ApiError(404, f"no resource, group or clone '{rid}' in the config "
+                        f"(known: {', '.join(sorted(ids)) or 'none'})")
+
+
 def _node(agent: NodeAgent, node: str) -> None:
     if node not in agent.config.node_names:
         raise ApiError(404, f"no node '{node}' in the config (known: "
@@ -235,16 +249,70 @@ async def node_command(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "message": msg})
 
 
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+
+
+async def get_node_attributes(request: web.Request) -> web.Response:
+    """Every attribute of a node (`vigil node attribute NODE`)."""
+    agent = _agent(request)
+    node = request.match_info["node"]
+    _node(agent, node)
+    snap = agent.snapshot
+    stored = snap.attributes.get(node, {}) if snap is not None else {}
+    permanent = agent.config.node(node).attributes
+    out = {name: {"value": value, "lifetime": "config"} for name, value in permanent.items()}
+    out.update({name: {"value": a.value, "lifetime": a.lifetime} for name, a in stored.items()})
+    return web.json_response({"node": node, "attributes": dict(sorted(out.items()))})
+
+
+async def put_node_attribute(request: web.Request) -> web.Response:
+    """Set (PUT, body {"value": ..., "lifetime": "forever"|"reboot"}) or delete (DELETE)
+    a node attribute that location rules can test."""
+    agent = _agent(request)
+    node, name = request.match_info["node"], request.match_info["name"]
+    _node(agent, node)
+    if not _ATTRIBUTE_NAME.fullmatch(name) or name.startswith("#"):
+        raise ApiError(400, f"{name!r} is not a valid attribute name: use letters, digits, "
+                       "'_', '.', ':', '-' (names starting with # are built in)")
+    key = f"{agent.keys.root}runtime/attributes/{node}/{name}"
+    if request.method == "DELETE":
+        await agent.store.delete(key)
+        msg = f"attribute {name} of {node} deleted"
+    else:
+        body = await _body(request)
+        value, lifetime = body.get("value"), body.get("lifetime", "forever")
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ApiError(400, 'give the value as text, e.g. {"value": "ssd"}')
+        if lifetime not in ("forever", "reboot"):
+            raise ApiError(400, "lifetime is forever (default) or reboot")
+        await agent.store.put(key, rec.AttributeRecord(str(value), lifetime).to_json())
+        msg = f"attribute {name}={value} set on {node}"
+    await agent.writer.event("command", msg)
+    return web.json_response({"ok": True, "message": msg})
+
+
 async def get_explain(request: web.Request) -> web.Response:
     from vigil.api.explain import explain
 
     agent = _agent(request)
     rid = request.match_info["rid"]
-    _resource(agent, rid)
+    _explainable(agent, rid)
     if agent.snapshot is None or agent.view is None:
         raise ApiError(503, f"node {agent.node} has no view of the cluster yet; ask another")
     return web.json_response(explain(agent.config, agent.snapshot, agent.view, rid,
                                      time.time()))
+
+
+async def get_state(request: web.Request) -> web.Response:
+    """The scheduler's input as the DC would build it now: what `vigil simulate` starts from."""
+    from vigil.core.coordinator import cluster_state
+    from vigil.model.cib.state_file import state_to_doc
+
+    agent = _agent(request)
+    if agent.snapshot is None or agent.view is None:
+        raise ApiError(503, f"node {agent.node} has no view of the cluster yet; ask another")
+    state = cluster_state(agent.config, agent.snapshot, agent.view.nodes, time.time())
+    return web.json_response(state_to_doc(state))
 
 
 async def fence_command(request: web.Request) -> web.Response:
@@ -271,11 +339,12 @@ async def fence_command(request: web.Request) -> web.Response:
                               agent.node, time.time())
     guard = [Compare(key, "mod", "=", kv.mod_revision)] if kv else \
         [Compare(key, "create", "=", 0)]
-    if not (await agent.store.txn(guard, [Put(key, running.to_json())])).succeeded:
+    claimed = await agent.store.txn(guard, [Put(key, running.to_json())])
+    if not claimed.succeeded:
         raise ApiError(409, f"{node}'s fencing changed meanwhile; run the command again")
     await agent.writer.event("fencing", f"fencing {node} ({action}): requested by an operator")
     outcome = await fence_node(cfg.fencing, node, action)
-    await agent.fencing.record(running, outcome, agent.snapshot)
+    await agent.fencing.record(running, claimed.revision, outcome, agent.snapshot)
     return web.json_response({"ok": outcome.ok, "message": outcome.reason},
                              status=200 if outcome.ok else 502)
 
@@ -368,7 +437,11 @@ def make_app(agent: NodeAgent) -> web.Application:
     app.router.add_get("/v1/events", get_events)
     app.router.add_post("/v1/resources/{rid}/{cmd}", resource_command)
     app.router.add_post("/v1/nodes/{node}/{cmd}", node_command)
+    app.router.add_get("/v1/nodes/{node}/attributes", get_node_attributes)
+    app.router.add_put("/v1/nodes/{node}/attributes/{name}", put_node_attribute)
+    app.router.add_delete("/v1/nodes/{node}/attributes/{name}", put_node_attribute)
     app.router.add_get("/v1/explain/{rid}", get_explain)
+    app.router.add_get("/v1/state", get_state)
     app.router.add_get("/v1/fence/history", fence_history)
     app.router.add_post("/v1/fence/verify", fence_verify)
     app.router.add_post("/v1/fence/{node}", fence_command)

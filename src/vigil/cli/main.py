@@ -277,6 +277,41 @@ def node_unstandby(ctx: click.Context, name: str) -> None:
     click.echo(call(ctx, "POST", f"/v1/nodes/{name}/unstandby")["message"])
 
 
+@node.command("attribute")
+@click.argument("name")
+@click.argument("attribute", required=False)
+@click.argument("value", required=False)
+@click.option("--delete", is_flag=True, help="Remove ATTRIBUTE from the node.")
+@click.option("--reboot", is_flag=True,
+              help="Clear it when the node's agent starts again (as agents' attributes are).")
+@click.pass_context
+def node_attribute(ctx: click.Context, name: str, attribute: str | None, value: str | None,
+                   delete: bool, reboot: bool) -> None:
+    """Show, set or delete node attributes that location rules test.
+
+    `vigil node attribute n1` lists them; `vigil node attribute n1 disk ssd` sets one;
+    `vigil node attribute n1 disk --delete` removes it.
+    """
+    if attribute is None:
+        doc = call(ctx, "GET", f"/v1/nodes/{name}/attributes")
+        for key, a in doc["attributes"].items():
+            click.echo(f"{key}={a['value']}  ({a['lifetime']})")
+        if not doc["attributes"]:
+            click.echo(f"{name} has no attributes")
+        return
+    if delete:
+        click.echo(call(ctx, "DELETE", f"/v1/nodes/{name}/attributes/{attribute}")["message"])
+    elif value is None:
+        doc = call(ctx, "GET", f"/v1/nodes/{name}/attributes")
+        found = doc["attributes"].get(attribute)
+        if found is None:
+            raise click.ClickException(f"{name} has no attribute {attribute}")
+        click.echo(found["value"])
+    else:
+        body = {"value": value, "lifetime": "reboot" if reboot else "forever"}
+        click.echo(call(ctx, "PUT", f"/v1/nodes/{name}/attributes/{attribute}", body)["message"])
+
+
 @main.command()
 @click.argument("what")
 @click.option("--action", type=click.Choice(["reboot", "off"]), default=None,

@@ -16,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vigil.core.membership import possibly_active
+from vigil.core.records import FenceRecord
 from vigil.core.snapshot import Snapshot
 from vigil.model.config import ClusterConfig
 from vigil.model.state import Membership, NodeState, RscState
+from vigil.store.base import Compare, Put, TxnOp
+from vigil.store.keys import Keys
 
 RETRY_AFTER = 5.0
 """Seconds (wall clock) between a failed fencing and the next attempt."""
@@ -89,6 +92,21 @@ def _why(snapshot: Snapshot, node: str, st: NodeState) -> str:
         return (f"{node} is silent on every heartbeat link (suspected by "
                 f"{', '.join(observers)}) while running {', '.join(active)}")
     return ""
+
+
+def outcome_txn(keys: Keys, done: FenceRecord, running_revision: int,
+                history_key: str) -> tuple[list[Compare], list[TxnOp], list[TxnOp]]:
+    """How a fencer records an outcome: (compares, success ops, failure ops).
+
+    The outcome replaces our own `running` record only while it is still there. A node
+    that joined since deleted it: it is alive again whatever the device did, and a late
+    `done` would make the cluster count a live node as off and recover its resources
+    elsewhere (S1; found by the simulator, seed 4693). The history entry is written
+    either way; only a recorded `done` may be followed by revoking the node's lease."""
+    key = keys.fencing(done.node)
+    entry = Put(history_key, done.to_json())
+    return ([Compare(key, "mod", "=", running_revision)],
+            [Put(key, done.to_json()), entry], [entry])
 
 
 def deputy_request(config: ClusterConfig, snapshot: Snapshot, me: str) -> FenceRequest | None:

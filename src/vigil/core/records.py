@@ -140,6 +140,24 @@ class NodeAttrs:
 
 
 @dataclass(frozen=True)
+class AttributeRecord:
+    """One node attribute (`runtime/attributes/<node>/<name>`): set with `vigil node
+    attribute`, or by an agent through crm_attribute / crm_master / attrd_updater."""
+
+    value: str
+    lifetime: str = "forever"
+    """forever | reboot: a reboot attribute is cleared when its node joins again."""
+
+    def to_json(self) -> bytes:
+        return dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> AttributeRecord:
+        d = loads(raw)
+        return cls(str(d["value"]), str(d.get("lifetime", "forever")))
+
+
+@dataclass(frozen=True)
 class EventRecord:
     time: float
     node: str

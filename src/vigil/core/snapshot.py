@@ -54,6 +54,12 @@ class Snapshot:
     """Resource -> revision of its latest `vigil resource cleanup` (nodes probe again)."""
     event_keys: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    attributes: dict[str, dict[str, rec.AttributeRecord]] = field(default_factory=dict)
+    """Node -> attribute name -> record (`vigil node attribute`, agents' crm_attribute)."""
+
+    def attribute_values(self) -> dict[str, dict[str, str]]:
+        """Node -> name -> value: what the scheduler's ClusterState.node_attributes takes."""
+        return {n: {k: a.value for k, a in attrs.items()} for n, attrs in self.attributes.items()}
 
     def results_for(self, node: str, transition: int) -> rec.ResultsRecord:
         r = self.results.get(node)
@@ -76,6 +82,7 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
     fencing: dict[str, rec.FenceRecord] = {}
     fencing_rev: dict[str, int] = {}
     suspects: dict[str, rec.SuspectRecord] = {}
+    node_attributes: dict[str, dict[str, rec.AttributeRecord]] = {}
     problems: list[str] = []
     for kv in kvs:
         rel = keys.rel(kv.key)
@@ -112,6 +119,10 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
                 fencing_rev[parts[1]] = kv.mod_revision
             elif parts[0] == "suspects" and len(parts) == 2:
                 suspects[parts[1]] = rec.SuspectRecord.from_json(kv.value)
+            elif rel.startswith("runtime/attributes/") and len(parts) >= 4:
+                name = "/".join(parts[3:])
+                node_attributes.setdefault(parts[2], {})[name] = \
+                    rec.AttributeRecord.from_json(kv.value)
             elif rel.startswith("runtime/reprobe/"):
                 reprobe[parts[2]] = kv.mod_revision
             elif parts[0] == "events":
@@ -126,5 +137,6 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
         node_attrs=attrs, reprobe=reprobe, fencing=fencing,
         fencing_revision=fencing_rev, suspects=suspects, event_keys=tuple(sorted(events)),
         problems=tuple(problems),
+        attributes=node_attributes,
         **s,  # type: ignore[arg-type]
     )

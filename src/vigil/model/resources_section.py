@@ -13,6 +13,7 @@ from vigil.model.problems import Pos
 from vigil.model.values import (
     _PARAM_NAME,
     _agent,
+    _bool,
     _choice,
     _migration_threshold,
     _monitor_interval,
@@ -22,9 +23,11 @@ from vigil.model.values import (
 )
 from vigil.model.yaml_map import _check_unique, _items, _lc_pos, _Map, _section
 
-_RESOURCE_KEYS = ("id", "agent", "params", "operations", "meta")
-_OPERATION_KEYS = ("start", "stop", "monitor")
-_META_KEYS = ("stickiness", "migration_threshold", "failure_timeout", "target_role")
+_RESOURCE_KEYS = ("id", "agent", "params", "operations", "meta", "utilization")
+_OPERATION_KEYS = ("start", "stop", "monitor", "monitor_promoted", "promote", "demote", "notify")
+_META_KEYS = ("stickiness", "migration_threshold", "failure_timeout", "target_role",
+              "is_managed", "maintenance", "priority", "multiple_active")
+_ON_FAIL = ("ignore", "block", "stop", "restart", "standby", "fence", "demote")
 
 
 def _read_resources(top: _Map, timings: Timings) -> dict[str, Resource]:
@@ -40,11 +43,28 @@ def _read_resources(top: _Map, timings: Timings) -> dict[str, Resource]:
             _check_command(m, params)
         ops = _read_operations(m, timings)
         meta = _read_meta(m)
+        utilization = _read_amounts(m, "utilization", "utilization: {cpu: 2, memory: 512}")
         if rid is not None:
             _check_unique(m, "id", rid, seen, "resource id")
         if rid is not None and agent is not None and rid not in resources:
-            resources[rid] = Resource(rid, agent, params, ops, meta)
+            resources[rid] = Resource(rid, agent, params, ops, meta, utilization)
     return resources
+
+
+def _read_amounts(parent: _Map, key: str, example: str) -> dict[str, int]:
+    """A mapping of names to non-negative integers (utilization, capacity)."""
+    m = _section(parent, key, None, example)
+    out: dict[str, int] = {}
+    for name, value in m.node.items():
+        if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
+            m.report.reject(m.key_pos(name), m.field(str(name)),
+                            f"{describe(name)} is not a valid name; use letters, digits, '_'")
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            m.reject(name, f"expected a whole number >= 0, e.g. {example}; got {describe(value)}")
+            continue
+        out[name] = int(value)
+    return out
 
 
 def _read_params(rm: _Map) -> dict[str, str]:
@@ -86,26 +106,61 @@ def _check_command(rm: _Map, params: Mapping[str, str]) -> None:
 
 def _read_operations(rm: _Map, t: Timings) -> Operations:
     m = _section(rm, "operations", _OPERATION_KEYS, "operations: {monitor: {interval: 10s}}")
-    start = _section(m, "start", ("timeout",), "start: {timeout: 20s}")
-    stop = _section(m, "stop", ("timeout",), "stop: {timeout: 20s}")
-    monitor = _section(m, "monitor", ("interval", "timeout"), "monitor: {interval: 10s}")
+    keys = ("timeout", "on_fail")
+    start = _section(m, "start", keys, "start: {timeout: 20s}")
+    stop = _section(m, "stop", keys, "stop: {timeout: 20s}")
+    monitor = _section(m, "monitor", ("interval", *keys), "monitor: {interval: 10s}")
+    promoted = _section(m, "monitor_promoted", ("interval",), "monitor_promoted: {interval: 11s}")
+    promote = _section(m, "promote", keys, "promote: {timeout: 20s}")
+    demote = _section(m, "demote", keys, "demote: {timeout: 20s}")
+    notify = _section(m, "notify", ("timeout",), "notify: {timeout: 20s}")
+    on_fail = {}
+    for op, om in (("start", start), ("stop", stop), ("monitor", monitor),
+                   ("promote", promote), ("demote", demote)):
+        value = om.get("on_fail", _choice(*_ON_FAIL), None)
+        if value is not None:
+            on_fail[op] = value
+    default = Operations(0, 0, 0, 0)
     return Operations(
         start_timeout=start.get("timeout", _positive, t.start_timeout),
         stop_timeout=stop.get("timeout", _positive, t.stop_timeout),
         monitor_interval=monitor.get("interval", _monitor_interval, t.monitor_interval),
         monitor_timeout=monitor.get("timeout", _positive, t.monitor_timeout),
+        promote_timeout=promote.get("timeout", _positive, default.promote_timeout),
+        demote_timeout=demote.get("timeout", _positive, default.demote_timeout),
+        notify_timeout=notify.get("timeout", _positive, default.notify_timeout),
+        monitor_promoted_interval=promoted.get("interval", _monitor_interval, 0.0),
+        on_fail=on_fail,  # type: ignore[arg-type]
     )
 
 
+_ROLE_ALIASES = {"master": "Promoted", "slave": "Unpromoted"}
+
+
+def _target_role(value: object) -> str:
+    if isinstance(value, str) and value.strip().lower() in _ROLE_ALIASES:
+        return _ROLE_ALIASES[value.strip().lower()]
+    return _choice("Started", "Stopped", "Unpromoted", "Promoted")(value)
+
+
 def _read_meta(rm: _Map) -> ResourceMeta:
+    """Resource, group or clone meta; `explicit` records which keys the file sets."""
     m = _section(rm, "meta", _META_KEYS, "meta: {stickiness: 100}")
     default = ResourceMeta()
-    role = m.get("target_role", _choice("Started", "Stopped"), str(default.target_role))
+    role: str = m.get("target_role", _target_role, str(default.target_role))
+    multiple: str = m.get("multiple_active",
+                          _choice("stop_start", "stop_only", "block", "stop_unexpected"),
+                          str(default.multiple_active))
     return ResourceMeta(
         stickiness=m.get("stickiness", parse_score, default.stickiness),
         migration_threshold=m.get(
             "migration_threshold", _migration_threshold, default.migration_threshold
         ),
         failure_timeout=m.get("failure_timeout", parse_duration, default.failure_timeout),
-        target_role="Stopped" if role == "Stopped" else "Started",
+        target_role=role,  # type: ignore[arg-type]
+        is_managed=m.get("is_managed", _bool, default.is_managed),
+        maintenance=m.get("maintenance", _bool, default.maintenance),
+        priority=m.get("priority", parse_score, default.priority),
+        multiple_active=multiple,  # type: ignore[arg-type]
+        explicit=frozenset(k for k in _META_KEYS if m.has(k)),
     )

@@ -18,17 +18,26 @@ from vigil.model.fencing_section import (
     _read_no_quorum_policy,
     _read_watchdog,
 )
+from vigil.model.groups_section import (
+    _check_promotable_refs,
+    _check_roles,
+    _read_clones,
+    _read_groups,
+)
 from vigil.model.problems import Pos, _Report
-from vigil.model.resources_section import _read_resources
+from vigil.model.resources_section import _read_amounts, _read_resources
 from vigil.model.timing_rules import _check_timings
 from vigil.model.values import (
+    _NAME,
     _address,
+    _bool,
     _choice,
     _cluster_name,
     _endpoint,
     _lease_ttl,
     _monitor_interval,
     _name,
+    _param_value,
     _port,
     _positive,
     _prefix,
@@ -37,10 +46,11 @@ from vigil.model.yaml_map import _check_unique, _items, _lc_pos, _Map, _section,
 
 _FILE_START: Pos = (1, 1)
 
-_TOP_KEYS = ("cluster", "nodes", "store", "timings", "resources", "constraints", "fencing",
-             "heartbeat", "watchdog", "no_quorum_policy")
+_TOP_KEYS = ("cluster", "nodes", "store", "timings", "resources", "groups", "clones",
+             "constraints", "fencing", "heartbeat", "watchdog", "no_quorum_policy",
+             "placement_strategy", "symmetric_cluster", "batch_limit", "maintenance_mode")
 _NODE_KEYS = ("name", "address", "api_port", "etcd_client_port", "etcd_peer_port", "links",
-              "role")
+              "role", "attributes", "capacity")
 _PORT_KEYS = ("api_port", "etcd_client_port", "etcd_peer_port")
 _STORE_KEYS = (
     "type",
@@ -81,7 +91,18 @@ def _read_config(report: _Report, document: object) -> ClusterConfig | None:
     timings, timings_map = _read_timings(top)
     _check_timings(report, timings, timings_map, store, store_map)
     resources = _read_resources(top, timings)
-    locations, colocations, orders = _read_constraints(top, resources, nodes)
+    groups = _read_groups(top, resources)
+    clones = _read_clones(top, resources, groups)
+    _check_roles(top, resources, groups, clones)
+    named = {**dict.fromkeys(resources), **dict.fromkeys(groups), **dict.fromkeys(clones)}
+    cons = _read_constraints(top, named, nodes)
+    _check_promotable_refs(top, clones)
+    locations, colocations, orders = cons.locations, cons.colocations, cons.orders
+    strategy = top.get("placement_strategy",
+                       _choice("default", "utilization", "balanced", "minimal"), "default")
+    symmetric = top.get("symmetric_cluster", _bool, True)
+    batch_limit = top.get("batch_limit", _count, 0)
+    maintenance = top.get("maintenance_mode", _bool, False)
     fencing = _read_fencing(top, nodes)
     heartbeat = _read_heartbeat(top, nodes)
     watchdog = _read_watchdog(top)
@@ -101,6 +122,14 @@ def _read_config(report: _Report, document: object) -> ClusterConfig | None:
         heartbeat=heartbeat,
         watchdog=watchdog,
         no_quorum_policy=no_quorum_policy,  # type: ignore[arg-type]
+        groups=tuple(groups.values()),
+        clones=tuple(clones.values()),
+        order_sets=tuple(cons.order_sets),
+        colocation_sets=tuple(cons.colocation_sets),
+        placement_strategy=strategy,  # type: ignore[arg-type]
+        symmetric_cluster=symmetric,
+        batch_limit=batch_limit,
+        maintenance_mode=maintenance,
     )
 
 
@@ -173,15 +202,38 @@ def _read_nodes(top: _Map, store: StoreConfig) -> list[NodeConfig]:
         ports = [m.get(key, _port, getattr(NodeConfig, key)) for key in _PORT_KEYS]
         links = _read_links(m)
         role = m.get("role", _choice("member", "witness"), "member")
+        attributes = _read_attributes(m)
+        capacity = _read_amounts(m, "capacity", "capacity: {cpu: 8, memory: 16384}")
         if name is not None:
             _check_unique(m, "name", name, seen, "node name")
         if name is not None and address is not None:
             api, client, peer = ports
             nodes.append(NodeConfig(name, address, api, client, peer, links,
-                                    role))  # type: ignore[arg-type]
+                                    role, attributes, capacity))  # type: ignore[arg-type]
             maps.append(m)
     _check_port_clashes(nodes, maps, store)
     return nodes
+
+
+def _read_attributes(m: _Map) -> dict[str, str]:
+    a = _section(m, "attributes", None, "attributes: {rack: r1}")
+    out: dict[str, str] = {}
+    for key, value in a.node.items():
+        if not isinstance(key, str) or not _NAME.fullmatch(key):
+            a.report.reject(a.key_pos(key), a.field(str(key)),
+                            f"{describe(key)} is not a valid attribute name")
+            continue
+        try:
+            out[key] = _param_value(value)
+        except ValueError as exc:
+            a.reject(key, str(exc))
+    return out
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number >= 0; got {describe(value)}")
+    return int(value)
 
 
 def _read_links(m: _Map) -> tuple[str, ...]:

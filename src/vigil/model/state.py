@@ -40,6 +40,10 @@ class NodeState:
     standby: bool = False
     shutting_down: bool = False
     """SIGTERM received: its resources move away before it leaves."""
+    maintenance: bool = False
+    """Resources on it are left alone: not started, stopped or monitored there."""
+    pending: bool = False
+    """Joined but not yet probed: nothing is placed on it until it reports."""
 
     @property
     def can_host(self) -> bool:
@@ -47,6 +51,8 @@ class NodeState:
             self.membership is Membership.ONLINE
             and not self.standby
             and not self.shutting_down
+            and not self.maintenance
+            and not self.pending
         )
 
 
@@ -58,6 +64,14 @@ class ResourceStatus:
     last_op: str = ""
     last_rc: int = 0
     since: float = 0.0
+
+    @property
+    def promoted(self) -> bool:
+        """Running in the Promoted role: its last promote succeeded, or a monitor or
+        probe answered OCF_RUNNING_PROMOTED (8), and no demote or start came since."""
+        if self.state is not RscState.STARTED:
+            return self.state is RscState.FAILED and self.last_rc == 9
+        return self.last_rc == 8 or (self.last_op == "promote" and self.last_rc == 0)
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,10 @@ class ClusterState:
     """Constraints made by `vigil resource move|ban` (ids start with cli-)."""
     target_roles: Mapping[str, str] = field(default_factory=dict)
     """Runtime target-role overrides (`vigil resource restart` stops then starts)."""
+    node_attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Node -> transient attributes (`vigil node attribute`, agents' crm_attribute and
+    attrd_updater; promotion scores as `master-<resource>`). They override the
+    config's permanent attributes of the same name."""
 
     def state_of(self, node: str, resource: str) -> RscState:
         st = self.resources.get((node, resource))

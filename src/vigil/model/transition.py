@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-ActionOp = Literal["start", "stop"]
+ActionOp = Literal["start", "stop", "promote", "demote"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class Action:
     deps: tuple[int, ...] = ()
     """Ids of actions that must succeed before this one runs."""
     reason: str = ""
+    instance: str = ""
+    """The scheduler's name for what acts (`web-clone` instance `web:2`, shown by
+    `vigil simulate`); "" when it is `resource` itself."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,19 @@ class Placement:
     """Final score per node (after all constraints)."""
     contributions: Mapping[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
     """Per node: (score, why) for every part of its score (`vigil explain`)."""
+    role: str = ""
+    """"Promoted"/"Unpromoted" for instances of promotable clones, else ""."""
+    instances: tuple[str, ...] = ()
+    """For a group or clone id: the placements (keys of `placements`) it is made of."""
 
 
 @dataclass(frozen=True)
 class Transition:
     actions: tuple[Action, ...]
     placements: Mapping[str, Placement] = field(default_factory=dict)
+    fence: tuple[tuple[str, str], ...] = ()
+    """(node, reason): nodes to fence because an operation with on_fail fence failed
+    there; their resources are blocked until fencing is confirmed."""
 
     @property
     def empty(self) -> bool:

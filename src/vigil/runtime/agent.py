@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from vigil.agents.base import NodeContext, OpResult
+from vigil.core import lifecycle
 from vigil.core import records as rec
 from vigil.core.coordinator import CoordinatorState, Decision, decide
 from vigil.core.detector import DetectorView
@@ -30,13 +31,12 @@ from vigil.core.outcomes import outcome
 from vigil.core.snapshot import Snapshot, parse_snapshot
 from vigil.fencing.watchdog import WatchdogClient
 from vigil.model.config import ClusterConfig, Resource
-from vigil.model.load import ConfigInvalid, load_config_text
 from vigil.model.state import RscState
 from vigil.runtime.executor import Executor
 from vigil.runtime.fencing_shell import FencingShell
 from vigil.runtime.heartbeat import HeartbeatService
 from vigil.runtime.writer import NodeWriter, NotMember
-from vigil.store.base import Compare, Delete, LeaseLost, Put, StoreError, StoreUnavailable
+from vigil.store.base import Delete, LeaseLost, Put, StoreError, StoreUnavailable
 from vigil.store.etcd import EtcdStore
 from vigil.store.keys import Keys
 
@@ -100,12 +100,14 @@ class NodeAgent:
         self.watchdog = WatchdogClient(state_dir, config.watchdog.timeout, config.watchdog.device)
         self.frozen = False
         """no_quorum_policy freeze: lease lost, resources kept, nothing started."""
+        self._join_wall = time.time()
+        """When the current join's probe began (a watchdog firing after it matters)."""
         self.heartbeats: HeartbeatService | None = None
         self._hb_view: DetectorView | None = None
         self._hb_changed = asyncio.Event()
         self._probes: dict[str, OpResult] = {}
-        self.executor.may_run = lambda: self.joined and not self.clock.must_stop(
-            time.monotonic())
+        self.executor.may_run = lambda: lifecycle.may_run_actions(
+            self.joined, self.clock, time.monotonic())
 
     @staticmethod
     def _endpoints(config: ClusterConfig) -> list[str]:
@@ -274,20 +276,15 @@ class NodeAgent:
         if revision == self.config_revision:
             return
         self.config_revision = revision
-        try:
-            cfg = load_config_text(record.source, f"stored config v{record.version}")
-        except ConfigInvalid as e:
-            log.error("stored config version %d is invalid, keeping the previous one:\n%s",
-                      record.version, e)
-            return
-        if self.node not in cfg.node_names:
-            log.error("stored config version %d has no node %s; keeping the previous one",
-                      record.version, self.node)
+        stored = lifecycle.read_stored_config(record, self.node)
+        cfg = stored.config
+        if cfg is None:
+            log.error("%s", stored.problem)
             return
         old = self.config
         self.config = cfg
         self.clock.margin = cfg.timings.lease_margin
-        removed = [r for r in old.resources if all(r.id != n.id for n in cfg.resources)]
+        removed = lifecycle.removed_resources(old, cfg)
         if removed and self.joined:
             task = asyncio.get_running_loop().create_task(self._stop_orphans(old, removed))
             self._background.add(task)
@@ -321,13 +318,13 @@ class NodeAgent:
     async def _join(self) -> None:
         self.joined = False
         started = time.monotonic()
-        tolerance = self.config.timings.lease_ttl - self.config.timings.lease_margin
         while True:
             try:
                 kv = await self.store.get(self.keys.config)
                 if kv is not None:
                     self._load_stored_config(rec.ConfigRecord.from_json(kv.value),
                                              kv.mod_revision)
+                self._join_wall = time.time()  # a watchdog firing after this matters
                 self._probes = await self.executor.probe_all(self.config)
                 old_kv = await self.store.get(self.keys.results(self.node))
                 old = rec.ResultsRecord.from_json(old_kv.value) if old_kv else None
@@ -352,7 +349,8 @@ class NodeAgent:
                     raise SessionEnd("shutdown before joining") from e
                 if self.frozen:
                     self._feed_watchdog()
-                elif self.executor.active() and time.monotonic() - started > tolerance:
+                elif lifecycle.join_must_stop(bool(self.executor.active()),
+                                              time.monotonic() - started, self.config):
                     # S2 before any lease: what the probe found may not keep running while
                     # the rest of the cluster can recover it elsewhere.
                     await self.executor.stop_everything(
@@ -362,9 +360,7 @@ class NodeAgent:
 
     def _interrupted_resources(self, old: rec.ResultsRecord | None) -> set[str]:
         snap_t = self.snapshot.transition if self.snapshot is not None else None
-        if old is None or not old.running or snap_t is None or snap_t.id != old.transition:
-            return set()
-        return {a.resource for a in snap_t.actions if a.id in old.running}
+        return lifecycle.interrupted_resources(snap_t, old)
 
     async def _after_join(self) -> None:
         """Reports that need a lease, done inside the session (keepalives run)."""
@@ -517,31 +513,36 @@ class NodeAgent:
         or its stops failing)."""
         while True:
             now = time.monotonic()
-            if self.clock.must_stop(now):
-                if self._may_freeze():
+            verdict = (lifecycle.lease_guard(self.clock, now, self.config, self.node)
+                       or lifecycle.self_fenced(self._watchdog_fired_at(), self._join_wall,
+                                                bool(self.executor.active())))
+            if verdict is not None:
+                if verdict.action == "freeze":
                     self.frozen = True
-                    self._end_session("lease lost without quorum: freezing (no_quorum_policy "
-                                      "freeze): resources keep running, nothing starts")
-                else:
-                    self._end_session(
-                        f"lease about to expire ({self.clock.remaining(now):.2f}s left, "
-                        f"margin {self.clock.margin:g}s) without store contact")
+                self._end_session(verdict.reason)
                 return
             self._feed_watchdog()
             stop_at = self.clock.stop_at() or now
             await asyncio.sleep(min(0.1, max(0.005, stop_at - now)))
 
-    def _feed_watchdog(self) -> None:
-        if self.frozen:
-            # Frozen resources stay while this agent lives; the quorate side fences us.
-            self.watchdog.feed(time.monotonic() + self.config.watchdog.timeout)
-        elif self.clock.deadline is not None:
-            self.watchdog.feed(self.clock.deadline)
+    def _watchdog_fired_at(self) -> float | None:
+        """Wall time of the watchdog's last firing (its record's mtime, then content)."""
+        try:
+            mtime = self.watchdog.paths.record.stat().st_mtime
+        except OSError:
+            return None
+        if mtime <= self._join_wall:
+            return None
+        record = self.watchdog.fired() or {}
+        value = record.get("unix_time", mtime)
+        return float(value) if isinstance(value, (int, float)) else mtime
 
-    def _may_freeze(self) -> bool:
-        cfg = self.config
-        return (cfg.no_quorum_policy == "freeze" and cfg.fencing.enabled
-                and bool(cfg.fencing.topology(self.node)))
+    def _feed_watchdog(self) -> None:
+        # Frozen resources stay while this agent lives; the quorate side fences us.
+        deadline = lifecycle.watchdog_deadline(self.clock, self.frozen, time.monotonic(),
+                                               self.config.watchdog.timeout)
+        if deadline is not None:
+            self.watchdog.feed(deadline)
 
     async def _watch_loop(self) -> None:
         revision = 0
@@ -594,8 +595,7 @@ class NodeAgent:
         self.view = node_states(cfg, snap, self._view_lost, self._view_down, time.monotonic(),
                                 fenced_nodes(snap))
         self._view_lost, self._view_down = self.view.lost_since, self.view.down
-        member = snap.members.get(self.node)
-        if member is None or member.record.lease != self.writer.lease_id:
+        if not lifecycle.member_is_ours(snap, self.node, self.writer.lease_id):
             self._end_session("our member key is gone (lease expired or revoked)")
             return
         if not self.exiting:
@@ -628,31 +628,29 @@ class NodeAgent:
 
     async def _coordinate(self, snap: Snapshot, cfg: ClusterConfig) -> None:
         dc = snap.dc
+        part = lifecycle.role(snap, self.node, self.writer.lease_id, self.shutting_down)
         if dc is None:
-            if not self.shutting_down:
+            if part == "elect":
                 record = rec.DcRecord(self.node, self.writer.lease_id, time.time())
                 with contextlib.suppress(StoreError):
                     if await self.store.create(self.keys.dc, record.to_json(),
                                                lease=self.writer.lease_id):
                         await self.writer.event("dc", f"{self.node} elected coordinator (DC)")
             return
-        if dc.record.node != self.node or dc.record.lease != self.writer.lease_id:
+        if part == "follower":
             if self.is_dc:
                 log.warning("no longer the DC")
             self.is_dc = False
             self.coord = CoordinatorState()
             deputy = deputy_request(cfg, snap, self.node)
             if deputy is not None:
-                two_nodes = len(cfg.node_names) <= 2
-                self.fencing.start_deputy(cfg, snap, deputy,
-                                          2 * cfg.heartbeat.timeout if two_nodes else 0.0)
+                self.fencing.start_deputy(cfg, snap, deputy, lifecycle.deputy_delay(cfg))
             return
         self.is_dc = True
         d = decide(self.coord, snap, cfg, self.node, dc.token, time.monotonic(), time.time())
         self.last_decision = d
         if d.write is not None:
-            guard = [Compare(self.keys.dc, "create", "=", dc.token),
-                     Compare(self.keys.dc, "lease", "=", self.writer.lease_id)]
+            guard = lifecycle.dc_guard(self.keys, dc.token, self.writer.lease_id)
             try:
                 async with asyncio.timeout(2 * QUICK_WRITE):
                     res = await self.store.txn(guard,

@@ -1,8 +1,16 @@
 """Runs this node's actions and recurring monitors through the resource agents.
 
-The executor keeps what the node itself knows about its resources (`local`); the store
-gets every result through the NodeWriter. At most one operation runs per resource at a
-time: an action cancels that resource's monitor first.
+The executor keeps what the node itself knows about its resources (`local`, and the
+role of promotable ones in `promoted`); the store gets every result through the
+NodeWriter. At most one operation runs per resource at a time: an action cancels that
+resource's monitor first.
+
+Clones: an anonymous clone's instance on this node is its primitive (same id); a
+unique clone's instance `p:<n>` runs the primitive as resource `p:<n>`. Agents of
+clones get Pacemaker's clone meta (OCF_RESKEY_CRM_meta_clone_max, promotable, ...).
+A promoted instance's monitor expects OCF_RUNNING_PROMOTED (8) and runs at the
+`monitor_promoted` interval. Node attributes that agents set (crm_attribute,
+crm_master, attrd_updater: see agents.attrd_shim) are published after each operation.
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from vigil.agents.base import NodeContext, OcfRc, OpResult, ResourceAgent
+from vigil.agents.clone_env import clone_meta, resolve_resource
 from vigil.agents.factory import make_agent
 from vigil.core.node import runnable_actions
-from vigil.core.outcomes import outcome
+from vigil.core.outcomes import Outcome, outcome
 from vigil.core.snapshot import Snapshot
 from vigil.model.config import ClusterConfig, Resource
 from vigil.model.state import RscState
 from vigil.model.transition import Action
+from vigil.runtime.attributes import AttributePublisher
 from vigil.runtime.writer import NodeWriter, NotMember
 from vigil.store.base import StoreError
 
@@ -55,7 +65,10 @@ class Executor:
         self.claimed: set[tuple[int, int]] = set()
         self.monitors: dict[str, tuple[asyncio.Task[None], float]] = {}
         self._agents: dict[str, tuple[Resource, ResourceAgent]] = {}
+        self.promoted: dict[str, bool] = {}
+        """Resource -> running in the Promoted role (promotable clones only)."""
         self.config: ClusterConfig | None = None
+        self.attributes = AttributePublisher(ctx, writer)
         self.may_run: Callable[[], bool] | None = None
         """False once the node's lease view ended: no action may start (S2)."""
 
@@ -63,31 +76,61 @@ class Executor:
     def agent(self, rsc: Resource) -> ResourceAgent:
         cached = self._agents.get(rsc.id)
         if cached is None or cached[0] != rsc:
-            cached = (rsc, make_agent(rsc, self.ctx))
+            meta = clone_meta(self.config, rsc.id) if self.config is not None else {}
+            cached = (rsc, make_agent(rsc, self.ctx, meta))
             self._agents[rsc.id] = cached
         return cached[1]
 
     async def run_op(self, rsc: Resource, op: str) -> OpResult:
-        timeout = {"start": rsc.ops.start_timeout, "stop": rsc.ops.stop_timeout}.get(
-            op, rsc.ops.monitor_timeout)
-        interval = rsc.ops.monitor_interval if op == "monitor" else 0.0
+        ops = rsc.ops
+        timeout = {"start": ops.start_timeout, "stop": ops.stop_timeout,
+                   "promote": ops.promote_timeout, "demote": ops.demote_timeout,
+                   "notify": ops.notify_timeout}.get(op, ops.monitor_timeout)
+        interval = self.monitor_interval(rsc) if op == "monitor" else 0.0
         agent_op = "monitor" if op == "probe" else op
         try:
             return await self.agent(rsc).run(agent_op, timeout, interval)
         except ValueError as e:  # unknown agent class
             return OpResult(agent_op, OcfRc.ERR_CONFIGURED, str(e))
+        finally:
+            self.attributes.publish_soon()
+
+    def monitor_interval(self, rsc: Resource) -> float:
+        """The recurring monitor's interval in the resource's current role."""
+        if not self.promoted.get(rsc.id):
+            return rsc.ops.monitor_interval
+        return rsc.ops.monitor_promoted_interval or (
+            rsc.ops.monitor_interval + 1.0 if rsc.ops.monitor_interval > 0 else 0.0)
+
+    def resources(self, config: ClusterConfig) -> list[Resource]:
+        """What this node may run: every primitive, and the instances of unique clones
+        it knows of (by their instance ids)."""
+        out = list(config.resources)
+        known = {r.id for r in out}
+        for rid in sorted(self.local):
+            if rid not in known:
+                rsc = resolve_resource(config, rid)
+                if rsc is not None:
+                    out.append(rsc)
+        return out
 
     # -- probing --------------------------------------------------------------
     async def probe_all(self, config: ClusterConfig) -> dict[str, OpResult]:
+        # A new life: the attributes agents set for the last one (lifetime reboot) go.
+        self.attributes.reset()
+        self.config = config
         results = await asyncio.gather(*(self.run_op(r, "probe") for r in config.resources))
         out = dict(zip((r.id for r in config.resources), results, strict=True))
         for rid, res in out.items():
-            self.local[rid] = outcome("probe", res.rc).state
+            self.promoted[rid] = res.rc in (OcfRc.RUNNING_PROMOTED, OcfRc.FAILED_PROMOTED)
+            self.local[rid] = (RscState.STARTED if res.rc == OcfRc.RUNNING_PROMOTED
+                               else outcome("probe", res.rc).state)
         return out
 
     # -- transitions ----------------------------------------------------------
     def on_snapshot(self, snap: Snapshot, config: ClusterConfig) -> None:
         self.config = config
+        self.attributes.seen(snap)
         t = snap.transition
         if t is None:
             return
@@ -103,10 +146,10 @@ class Executor:
         claimed = False
         try:
             assert self.config is not None
-            try:
-                rsc = self.config.resource(a.resource)
-            except KeyError:
+            found = resolve_resource(self.config, a.resource)
+            if found is None:
                 return
+            rsc = found
             try:
                 claimed = await self.writer.claim(tid, a.id, trev)
             except StoreError as e:
@@ -124,6 +167,13 @@ class Executor:
             self.local[a.resource] = RscState.FAILED
             res = await self.run_op(rsc, a.op)
             out = outcome(a.op, res.rc)
+            if a.op in ("promote", "demote"):
+                ok = res.rc == OcfRc.SUCCESS
+                out = Outcome(RscState.STARTED) if ok else Outcome(RscState.FAILED, 1, True)
+                # A failed demote leaves it promoted; a failed promote counts as not.
+                self.promoted[a.resource] = ok if a.op == "promote" else not ok
+            elif a.op == "start":
+                self.promoted[a.resource] = False
             self.local[a.resource] = out.state
             reason = res.describe(a.resource)
             await retrying(lambda: self.writer.complete(
@@ -155,19 +205,22 @@ class Executor:
     # -- monitors -------------------------------------------------------------
     def sync_monitors(self, config: ClusterConfig) -> None:
         busy = set(self.action_rids.values())
-        for rsc in config.resources:
+        resources = self.resources(config)
+        for rsc in resources:
+            interval = self.monitor_interval(rsc)
             want = (self.local.get(rsc.id) is RscState.STARTED
-                    and rsc.ops.monitor_interval > 0 and rsc.id not in busy)
+                    and interval > 0 and rsc.id not in busy
+                    and not rsc.meta.maintenance and not config.maintenance_mode)
             cur = self.monitors.get(rsc.id)
-            if cur is not None and (not want or cur[1] != rsc.ops.monitor_interval
-                                    or cur[0].done()):
+            if cur is not None and (not want or cur[1] != interval or cur[0].done()):
                 self.cancel_monitor(rsc.id)
                 cur = None
             if want and cur is None:
                 task = asyncio.create_task(self._monitor_loop(rsc), name=f"monitor-{rsc.id}")
-                self.monitors[rsc.id] = (task, rsc.ops.monitor_interval)
+                self.monitors[rsc.id] = (task, interval)
+        ids = {r.id for r in resources}
         for rid in list(self.monitors):
-            if all(r.id != rid for r in config.resources):
+            if rid not in ids:
                 self.cancel_monitor(rid)
 
     def cancel_monitor(self, rid: str) -> None:
@@ -177,9 +230,10 @@ class Executor:
 
     async def _monitor_loop(self, rsc: Resource) -> None:
         while True:
-            await asyncio.sleep(rsc.ops.monitor_interval)
+            await asyncio.sleep(self.monitor_interval(rsc))
             res = await self.run_op(rsc, "monitor")
-            if res.rc == OcfRc.SUCCESS:
+            expected = OcfRc.RUNNING_PROMOTED if self.promoted.get(rsc.id) else OcfRc.SUCCESS
+            if res.rc == expected:
                 continue
             out = outcome("monitor", res.rc)
             self.local[rsc.id] = out.state
@@ -208,7 +262,7 @@ class Executor:
         self.actions.clear()
         self.action_rids.clear()
         self.claimed.clear()  # a rejoined node may be asked to run them again
-        targets = [r for r in config.resources
+        targets = [r for r in self.resources(config)
                    if self.local.get(r.id, RscState.FAILED) is not RscState.STOPPED]
         log.warning("stopping %d resource(s): %s", len(targets), why)
         results = await asyncio.gather(*(self.run_op(r, "stop") for r in targets))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from vigil.core import records as rec
-from vigil.core.fencing_policy import FenceRequest
+from vigil.core.fencing_policy import FenceRequest, outcome_txn
 from vigil.core.snapshot import Snapshot
 from vigil.fencing.runner import FenceOutcome, fence_node
 from vigil.model.config import ClusterConfig
@@ -75,25 +75,27 @@ class FencingShell:
             rev = snap.fencing_revision.get(req.node)
             guard = [*guard,
                      Compare(key, "mod", "=", rev) if rev else Compare(key, "create", "=", 0)]
-            if not await self._claim(key, guard, running):
+            claimed = await self._claim(key, guard, running)
+            if not claimed:
                 return  # no longer the DC, or someone else's record: decide again
             await self.writer.event("fencing", f"fencing {req.node} ({action}): {req.reason}")
             outcome = await fence_node(config.fencing, req.node, action)
-            await self.record(running, outcome, snap)
+            await self.record(running, claimed, outcome, snap)
         except StoreError as e:
             log.error("fencing %s: store error (%s); the DC will decide again", req.node, e)
         finally:
             self.in_flight.pop(req.node, None)
             self.on_done()
 
-    async def _claim(self, key: str, guard: list[Compare], running: rec.FenceRecord) -> bool:
-        """Write our `running` record. Attempts are short (a dead etcd leader would hold
-        a request for a whole request_timeout); after an unknown outcome the record
-        itself says whether it was ours."""
+    async def _claim(self, key: str, guard: list[Compare], running: rec.FenceRecord) -> int:
+        """Write our `running` record; returns its revision (0: not ours). Attempts are
+        short (a dead etcd leader would hold a request for a whole request_timeout);
+        after an unknown outcome the record itself says whether it was ours."""
         for _ in range(20):
             try:
                 async with asyncio.timeout(0.5):
-                    return (await self.store.txn(guard, [Put(key, running.to_json())])).succeeded
+                    res = await self.store.txn(guard, [Put(key, running.to_json())])
+                return res.revision if res.succeeded else 0
             except (StoreError, TimeoutError):
                 try:
                     async with asyncio.timeout(0.5):
@@ -101,29 +103,37 @@ class FencingShell:
                 except (StoreError, TimeoutError):
                     continue
                 if kv is not None and rec.FenceRecord.from_json(kv.value) == running:
-                    return True
-        return False
+                    return kv.mod_revision
+        return 0
 
-    async def record(self, running: rec.FenceRecord, outcome: FenceOutcome,
-                     snap: Snapshot | None) -> None:
+    async def record(self, running: rec.FenceRecord, running_revision: int,
+                     outcome: FenceOutcome, snap: Snapshot | None) -> None:
         """Store the outcome (retrying until the store takes it: it is a fact the
-        cluster must learn), then revoke a fenced node's lease."""
+        cluster must learn), then revoke a fenced node's lease — unless the node joined
+        again meanwhile (it deleted our `running` record): then it is history only."""
         now = time.time()
         done = rec.FenceRecord(running.node, "done" if outcome.ok else "failed",
                                running.action, running.reason, running.requested_by,
                                running.requested_at, now, outcome.reason)
         hist = f"{self.keys.fencing_history}{int(now * 1000):013d}-{running.node}"
+        compares, ok_ops, else_ops = outcome_txn(self.keys, done, running_revision, hist)
+        key = self.keys.fencing(running.node)
         delay = 0.05
         while True:
             try:
-                async with asyncio.timeout(0.5):  # idempotent: safe to send again
-                    await self.store.txn([], [Put(self.keys.fencing(running.node),
-                                                  done.to_json()), Put(hist, done.to_json())])
+                async with asyncio.timeout(0.5):
+                    res = await self.store.txn(compares, ok_ops, else_ops)
+                    # A compare that failed after an unknown first attempt: ours landed.
+                    recorded = res.succeeded or await self._holds(key, done)
                 break
             except (StoreError, TimeoutError) as e:
                 log.warning("could not record the fencing of %s yet (%s)", running.node, e)
                 await asyncio.sleep(delay)
                 delay = min(0.2, delay * 2)
+        if not recorded:
+            log.warning("fencing of %s finished after it joined again: kept as history only",
+                        running.node)
+            return
         if outcome.ok:
             await self.writer.event("fencing", f"{outcome.reason}; its resources may now be "
                                     "recovered")
@@ -138,3 +148,7 @@ class FencingShell:
             await self.writer.event("fencing-failed", f"{outcome.reason}; its resources stay "
                                     "blocked until fencing succeeds or the lease rule allows "
                                     "recovery")
+
+    async def _holds(self, key: str, record: rec.FenceRecord) -> bool:
+        kv = await self.store.get(key)
+        return kv is not None and kv.value == record.to_json()

@@ -16,7 +16,7 @@ from vigil.core import records as rec
 from vigil.core.node import claim, complete
 from vigil.core.outcomes import Outcome, add_failures
 from vigil.model.state import FailCount, ResourceStatus, RscState
-from vigil.store.base import Compare, Put, Store, StoreError, TxnOp
+from vigil.store.base import Compare, OutcomeUnknown, Put, Store, StoreError, TxnOp
 from vigil.store.keys import Keys
 
 log = logging.getLogger("vigil.node")
@@ -86,8 +86,9 @@ class NodeWriter:
     async def _write_state(self, rid: str, op: str, rc: int, out: Outcome, reason: str,
                            extra: list[TxnOp]) -> None:
         status = ResourceStatus(self.node, rid, out.state, op, rc, time.time())
-        ops: list[TxnOp] = [Put(self.keys.status(self.node, rid), rec.status_to_json(status)),
-                            *extra]
+        skey = self.keys.status(self.node, rid)
+        ours = rec.status_to_json(status)  # its timestamp makes it this write's fingerprint
+        ops: list[TxnOp] = [Put(skey, ours), *extra]
         while True:
             compares = self._guard()
             if out.failure:
@@ -104,13 +105,24 @@ class NodeWriter:
                                 else Compare(fkey, "create", "=", 0))
             else:
                 ops_f = ops
-            res = await self.store.txn(compares, ops_f)
-            if res.succeeded:
+            try:
+                res = await self.store.txn(compares, ops_f)
+            except OutcomeUnknown:
+                # It may have applied (or still apply: its compares then fail). Counting
+                # the failure again would add it twice: look before writing again.
+                if await self._applied(skey, ours):
+                    return
+                raise
+            if res.succeeded or (out.failure and await self._applied(skey, ours)):
                 return
             member = await self.store.get(self.keys.member(self.node))
             if member is None or member.lease != self.lease_id:
                 raise NotMember(f"member key of {self.node} is not ours any more")
             # Only the fail-count compare can have failed (a concurrent cleanup): retry.
+
+    async def _applied(self, skey: str, ours: bytes) -> bool:
+        kv = await self.store.get(skey)
+        return kv is not None and kv.value == ours
 
     async def write_unguarded_statuses(self, statuses: dict[str, RscState], op: str) -> None:
         """Before joining (no lease yet): what the probe found, so the DC never sees

@@ -1,8 +1,8 @@
 """Lay the draft actions out as a numbered list whose dependencies point backwards.
 
 A topological sort (Kahn) that, among actions whose dependencies are done, always
-takes stops before starts, then config order of resources, then of nodes. No stop ever
-depends on a start, so every stop comes before every start.
+takes demotes, then stops, then starts, then promotes, then config order of instances,
+then of nodes. No stop ever depends on a start, so every stop comes before every start.
 
 Order constraints can form a loop (a then b, b then a); the config validator should
 reject that, but the scheduler must still answer. When the sort is stuck it releases
@@ -21,12 +21,13 @@ from vigil.scheduler.actions import ActionKey, DraftAction
 from vigil.scheduler.inputs import Inputs
 
 _SortKey = tuple[int, int, int]
+_RANK = {"demote": 0, "stop": 1, "start": 2, "promote": 3}
+_TEARDOWN = ("demote", "stop")
 
 
 def number_actions(inp: Inputs, drafts: list[DraftAction]) -> tuple[Action, ...]:
     def sort_key(d: DraftAction) -> _SortKey:
-        op_rank = 0 if d.op == "stop" else 1
-        return (op_rank, inp.resource_index[d.resource], inp.node_index[d.node])
+        return (_RANK[d.op], inp.index[d.resource], inp.node_index[d.node])
 
     by_key = {d.key: d for d in drafts}
     pending = {d.key: len(d.deps) for d in drafts}
@@ -39,17 +40,17 @@ def number_actions(inp: Inputs, drafts: list[DraftAction]) -> tuple[Action, ...]
     heapq.heapify(ready)
     ids: dict[ActionKey, int] = {}
     listed: list[DraftAction] = []
-    stops_left = sum(1 for d in drafts if d.op == "stop")
+    stops_left = sum(1 for d in drafts if d.op in _TEARDOWN)
     while len(listed) < len(drafts):
         # A start may only go ahead of the stops if none is left: when the remaining
         # stops wait on each other (an order loop), break the loop among them first.
-        if ready and (ready[0][0][0] == 0 or stops_left == 0):
+        if ready and (ready[0][0][0] <= _RANK["stop"] or stops_left == 0):
             _, key = heapq.heappop(ready)
             if key in ids:
                 continue
         else:
             key = _break_loop(by_key, ids, sort_key)
-        if key[0] == "stop":
+        if key[0] in _TEARDOWN:
             stops_left -= 1
         ids[key] = len(listed) + 1
         listed.append(by_key[key])
@@ -58,17 +59,19 @@ def number_actions(inp: Inputs, drafts: list[DraftAction]) -> tuple[Action, ...]
             if pending[later] == 0 and later not in ids:
                 heapq.heappush(ready, (sort_key(by_key[later]), later))
 
-    return tuple(
-        Action(
+    out = []
+    for d in listed:
+        inst = inp.instance(d.resource)
+        out.append(Action(
             id=ids[d.key],
             node=d.node,
-            resource=d.resource,
+            resource=inst.run_id,
             op=d.op,
-            deps=tuple(sorted(ids[k] for k in d.deps if ids[k] < ids[d.key])),
+            deps=tuple(sorted(ids[k] for k in d.deps if k in ids and ids[k] < ids[d.key])),
             reason=d.reason,
-        )
-        for d in listed
-    )
+            instance=inst.id if inst.clone is not None else "",
+        ))
+    return tuple(out)
 
 
 def _break_loop(

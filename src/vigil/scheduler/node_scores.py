@@ -1,90 +1,188 @@
-"""A resource's score on every node: locations, stickiness, fail counts, colocations.
+"""An instance's score on every node: locations, stickiness, fail counts, colocations.
 
-Colocation here is one-directional (v1): the dependent follows where its target was
-placed. Pacemaker also lets a dependent's finite preferences pull its target towards
-the dependent's favourite nodes; vigil v1 does not, so a finite colocation only adds
-its score to the dependent's score on the target's node.
+Colocation works both ways, as in Pacemaker: the dependent follows where its target
+was placed, and before that, the target takes the dependent's preferences into
+account (`pull`): a group goes where all its members can run, with the stickiness of
+all its active members. A pulled preference that would leave the target nowhere to
+run is dropped (the target then runs, and the dependent may not). Colocations between
+single instances pull, scaled by score / INFINITY; a negative one (anti-colocation)
+pushes the target away from the dependent's favourite nodes, finite scores only (as
+crm_simulate shows: `backup -INFINITY with ip`, backup prefers n2 by 1000: ip gets
+-1000 on n2).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from vigil.model.config import INFINITY, ColocationConstraint, Resource
-from vigil.scheduler.inputs import Inputs
-from vigil.scheduler.scores import ScoreSheet, clamp, format_score, live_failure, threshold_reached
+from vigil.model.config import INFINITY
+from vigil.scheduler.inputs import Coloc, Inputs
+from vigil.scheduler.scores import ScoreSheet, clamp, live_failure, threshold_reached
+
+PlacedNodes = Mapping[str, str | None]
 
 
-def base_scores(inp: Inputs, rsc: Resource) -> ScoreSheet:
+def base_scores(inp: Inputs, iid: str) -> ScoreSheet:
     """Scores before colocation: hosting, locations, stickiness, migration-threshold."""
-    sheet = ScoreSheet(inp.nodes)
-    for node in inp.nodes:
-        unavailable = inp.unavailable[node]
-        if unavailable is not None:
-            sheet.add(node, -INFINITY, unavailable)
-    for loc in inp.locations.get(rsc.id, ()):
-        score = clamp(loc.score)
-        if score <= -INFINITY:
-            sheet.add(loc.node, score, f"location {loc.id} bans {loc.node}")
-        else:
-            sheet.add(loc.node, score, f"location {loc.id} gives {loc.node} {format_score(score)}")
-    view = inp.views[rsc.id]
+    inst = inp.instance(iid)
+    meta = inst.meta
+    sheet = ScoreSheet(inp.nodes, inp.unavailable)
+    locs = inp.locations.get(iid, ())
+    if not inp.config.symmetric_cluster:
+        # Opt-in: a group member is enabled where its group (first member) is.
+        head = inp.locations.get(inst.head, ()) if inst.head != iid else ()
+        enabled = frozenset(loc.node for loc in (*locs, *head) if loc.score > -INFINITY)
+        sheet.restrict(enabled, "no location enables this node (opt-in cluster)")
+    for loc in locs:
+        sheet.add(loc.node, loc.score, loc.why)
+    view = inp.views[iid]
+    if inst.clone is not None and inst.clone.promotable:
+        # As in Pacemaker, the agent's promotion scores also steer where instances go:
+        # a running instance only on its own node, a new one on every node.
+        for node, score in inp.promotion_attributes(inst.run_id):
+            if not view.active or node in view.active:
+                sheet.add(node, score, f"promotion score {score} on {node} "
+                          f"(master-{inst.run_id})")
     # Stickiness goes to every node it is active on (FAILED counts: recover in place
     # when allowed). With several active nodes the tie-break picks one of them.
     for node in view.active:
-        sheet.add(node, rsc.meta.stickiness, f"stickiness on {node}, where it runs")
-    for node in inp.nodes:
-        fc = live_failure(inp.state.failures.get((node, rsc.id)), rsc.meta, inp.state.now)
-        if fc is not None and threshold_reached(rsc.meta, fc):
+        sheet.add(node, meta.stickiness, f"stickiness on {node}, where it runs")
+    for node, raw in inp.failures.get(inst.run_id, ()):
+        fc = live_failure(raw, meta, inp.state.now)
+        if fc is None or inst.rsc.ops.on_fail_for(
+                fc.op or "monitor", inp.config.fencing.enabled) == "ignore":
+            continue
+        if threshold_reached(meta, fc):
             sheet.add(
                 node,
                 -INFINITY,
                 f"fail count {fc.count} on {node} reached migration-threshold "
-                f"{rsc.meta.migration_threshold}",
+                f"{meta.migration_threshold}",
             )
     return sheet
 
 
+class BaseCache:
+    """Base sheets computed once per placement round (they do not depend on placement)."""
+
+    def __init__(self, inp: Inputs) -> None:
+        self.inp = inp
+        self._sheets: dict[str, ScoreSheet] = {}
+
+    def get(self, iid: str) -> ScoreSheet:
+        sheet = self._sheets.get(iid)
+        if sheet is None:
+            sheet = base_scores(self.inp, iid)
+            self._sheets[iid] = sheet
+        return sheet
+
+
+def pull(inp: Inputs, iid: str, sheet: ScoreSheet, placed: PlacedNodes, cache: BaseCache,
+         runnable: Mapping[str, bool]) -> None:
+    """Add the preferences of the instances colocated with `iid` that are not placed."""
+    stack: list[tuple[str, float, str, frozenset[str]]] = [(iid, 1.0, "", frozenset({iid}))]
+    while stack:
+        target, factor, via, seen = stack.pop(0)
+        for c in inp.colocated_with.get(target, ()):
+            if c.score == 0 or len(c.targets) != 1 or len(c.dependents) != 1:
+                continue
+            dep = c.dependents[0]
+            if dep in placed or dep in seen or not runnable.get(dep, True):
+                continue
+            f = factor * (c.score / INFINITY)
+            path = f"{via}{dep}" if not via else f"{via} -> {dep}"
+            dep_sheet = cache.get(dep)
+            # Only a negative part can leave the target nowhere: then keep a way back.
+            risky = dep_sheet.has_negative() or f < 0
+            before = sheet.copy() if risky else None
+            had_room = sheet.any_allowed() if risky else False
+            label = f"with {path} ({_coloc_name(c)})"
+            # Unavailable nodes are the same for everyone: not counted twice.
+            for node, part in dep_sheet.own_parts():
+                infinite = part.score <= -INFINITY or part.score >= INFINITY
+                if infinite and f < 0:
+                    continue  # avoiding it: its bans and musts are not ours to invert
+                score = part.score if infinite else int(part.score * f)
+                sheet.add(node, score, f"{label}: {part.why}")
+            if f > 0:
+                for allowed, why in dep_sheet.restrictions():
+                    sheet.restrict(allowed, f"{label}: {why}")
+            if before is not None and had_room and not sheet.any_allowed():
+                sheet.restore(before)
+                continue
+            stack.append((dep, f, path, seen | {dep}))
+
+
+def _coloc_name(c: Coloc) -> str:
+    return c.id if c.internal else f"colocation {c.id}"
+
+
 def apply_colocations(
-    inp: Inputs, rid: str, placed: Mapping[str, str | None], sheet: ScoreSheet
+    inp: Inputs, iid: str, placed: PlacedNodes, promoted: Mapping[str, bool], sheet: ScoreSheet
 ) -> None:
-    """Add the colocations of `rid` with resources already placed in this run.
+    """Add the colocations of `iid` with instances already placed in this run.
 
-    Normally only targets are placed before `rid`. In a cycle a dependent may have been
-    placed first; then a mandatory (+/-INFINITY) colocation is honoured in reverse (the
-    target goes where the dependent is, or avoids it), which satisfies it just as well.
-    A finite one is not: it is advice to the dependent, which has already chosen;
-    pushing it onto the target would count it twice in two-way cycles, and would let
-    the outcome hinge on which of the two went first, so a later run could undo it.
+    Normally only targets are placed before `iid`. In a cycle a dependent may have been
+    placed first; then a mandatory (+/-INFINITY) colocation between two single
+    instances is honoured in reverse (the target goes where the dependent is, or
+    avoids it), which satisfies it just as well. A finite one is not: it is advice to
+    the dependent, which has already chosen.
     """
-    for c in inp.colocations_of.get(rid, ()):
-        if c.with_resource in placed:
-            _constrain(inp, sheet, c, c.with_resource, placed[c.with_resource])
-    for c in inp.colocated_with.get(rid, ()):
-        if c.resource in placed and placed[c.resource] is not None and _mandatory(c):
-            _constrain(inp, sheet, c, c.resource, placed[c.resource])
+    for c in inp.colocations_of.get(iid, ()):
+        where = target_nodes(c, placed, promoted)
+        if where is not None:
+            _constrain(inp, sheet, c, c.target, where)
+    for c in inp.colocated_with.get(iid, ()):
+        if len(c.dependents) != 1 or len(c.targets) != 1 or c.with_role is not None:
+            continue
+        dep = c.dependents[0]
+        dep_node = placed.get(dep)
+        if dep_node is not None and _mandatory(c):
+            _constrain(inp, sheet, c, dep, (dep_node,))
 
 
-def _mandatory(c: ColocationConstraint) -> bool:
+def target_nodes(c: Coloc, placed: PlacedNodes, promoted: Mapping[str, bool]
+                 ) -> tuple[str, ...] | None:
+    """Where the target of `c` is (in its role), or None if none of it is placed yet."""
+    known = [t for t in c.targets if t in placed]
+    if not known:
+        return None
+    nodes: list[str] = []
+    for t in known:
+        node = placed[t]
+        if node is None:
+            continue
+        if c.with_role == "Promoted" and not promoted.get(t, False):
+            continue
+        if c.with_role == "Unpromoted" and promoted.get(t, False):
+            continue
+        if node not in nodes:
+            nodes.append(node)
+    return tuple(nodes)
+
+
+def _mandatory(c: Coloc) -> bool:
     return abs(clamp(c.score)) >= INFINITY
 
 
-def _constrain(
-    inp: Inputs, sheet: ScoreSheet, c: ColocationConstraint, other: str, where: str | None
-) -> None:
-    score = clamp(c.score)
+def _constrain(inp: Inputs, sheet: ScoreSheet, c: Coloc, other: str,
+               where: tuple[str, ...]) -> None:
+    score = c.score
+    name = _coloc_name(c)
+    role = " (Promoted)" if c.with_role == "Promoted" else ""
     if score >= INFINITY:
-        if where is None:
-            for node in inp.nodes:
-                sheet.add(node, -INFINITY, f"colocation {c.id}: {other} will not run")
+        if not where:
+            sheet.restrict(frozenset(), f"{name}: {other}{role} will not run")
             return
-        for node in inp.nodes:
-            if node != where:
-                sheet.add(node, -INFINITY, f"colocation {c.id}: must run with {other}, on {where}")
-        sheet.add(where, INFINITY, f"colocation {c.id}: {other} is on {where}")
-    elif where is None:
+        on = ", ".join(where)
+        sheet.restrict(frozenset(where), f"{name}: must run with {other}{role}, on {on}")
+        if len(where) == 1:
+            sheet.add(where[0], INFINITY, f"{name}: {other}{role} is on {where[0]}")
+    elif not where:
         return
     elif score <= -INFINITY:
-        sheet.add(where, -INFINITY, f"colocation {c.id}: never with {other}, which is on {where}")
+        for node in where:
+            sheet.add(node, -INFINITY, f"{name}: never with {other}{role}, which is on {node}")
     else:
-        sheet.add(where, score, f"colocation {c.id} with {other} on {where}")
+        for node in where:
+            sheet.add(node, score, f"{name} with {other}{role} on {node}")

@@ -26,59 +26,126 @@ from vigil.scheduler.inputs import Inputs
 
 
 def placement_order(inp: Inputs, first_then: Sequence[tuple[str, str]] = ()) -> list[str]:
-    """Resource ids in placement order.
+    """Instance ids in placement order.
 
     `first_then`: mandatory orders whose `first` must be placed before `then` as firmly
-    as a colocation target (a correction from `placement`, see there).
+    as a colocation target (a correction from `placement`, see there). Among ready
+    instances, higher `priority` goes first, then config order. A colocation or order
+    between many instances (clones) goes through one hub vertex rather than an edge
+    per pair; hubs are passed through at once and never listed.
     """
-    ids = [r.id for r in inp.resources]
-    idx = inp.resource_index
+    ids = [i.id for i in inp.instances]
+    idx = inp.index
     count = len(ids)
-    strong_in = [0] * count  # pending colocation targets
-    weak_in = [0] * count  # pending mandatory-order `first`s
     strong_out: list[list[int]] = [[] for _ in range(count)]
     weak_out: list[list[int]] = [[] for _ in range(count)]
-    for c in inp.colocations:
-        strong_out[idx[c.with_resource]].append(idx[c.resource])
-        strong_in[idx[c.resource]] += 1
-    promoted_in = [0] * count  # pending promoted `first`s (also counted in strong_in)
     promoted_out: list[list[int]] = [[] for _ in range(count)]
+    total = count
+
+    def hub() -> int:
+        nonlocal total
+        for lists in (strong_out, weak_out, promoted_out):
+            lists.append([])
+        total += 1
+        return total - 1
+
+    def connect(out: list[list[int]], sources: Sequence[str], targets: Sequence[str]) -> None:
+        src = [idx[s] for s in sources if s in idx]
+        dst = [idx[t] for t in targets if t in idx]
+        if len(src) > 1 and len(dst) > 1:
+            h = hub()
+            for i in src:
+                out[i].append(h)
+            out[h].extend(dst)
+        else:
+            for i in src:
+                out[i].extend(j for j in dst if j != i)
+
+    for c in inp.colocations:
+        connect(strong_out, c.targets, c.dependents)
+    for pc in inp.promotion_colocations:
+        if pc.dependent_role:  # the clone's Promoted role follows `pc.targets`
+            connect(strong_out, pc.targets, inp.layout.of_item.get(pc.clone, ()))
     for first, then in first_then:
-        strong_out[idx[first]].append(idx[then])
-        strong_in[idx[then]] += 1
-        promoted_out[idx[first]].append(idx[then])
-        promoted_in[idx[then]] += 1
+        connect(strong_out, (first,), (then,))
+        connect(promoted_out, (first,), (then,))
     for o in inp.orders:
         if o.kind == "Mandatory":
-            weak_out[idx[o.first]].append(idx[o.then])
-            weak_in[idx[o.then]] += 1
+            connect(weak_out, o.first, o.then)
+
+    strong_in = [0] * total
+    weak_in = [0] * total
+    promoted_in = [0] * total
+    for v in range(total):
+        for j in strong_out[v]:
+            strong_in[j] += 1
+        for j in weak_out[v]:
+            weak_in[j] += 1
+        for j in promoted_out[v]:
+            promoted_in[j] += 1
+    prio = [-i.meta.priority for i in inp.instances] + [0] * (total - count)
 
     component = strongly_connected(strong_out)
     members: dict[int, list[int]] = {}
     for v, comp in enumerate(component):
         members.setdefault(comp, []).append(v)
     cross_in = dict.fromkeys(members, 0)  # pending targets outside the component
-    for v in range(count):
+    for v in range(total):
         for j in strong_out[v]:
             if component[v] != component[j]:
                 cross_in[component[j]] += 1
 
-    done = [False] * count
-    ready = [i for i in range(count) if strong_in[i] == 0 and weak_in[i] == 0]
-    ready_strong = [i for i in range(count) if strong_in[i] == 0]
+    done = [False] * total
+    ready = [(prio[i], i) for i in range(total) if strong_in[i] == 0 and weak_in[i] == 0]
+    ready_strong = [(prio[i], i) for i in range(total) if strong_in[i] == 0]
     ready_cycle = [i for comp, n in cross_in.items() if n == 0 for i in members[comp]]
-    for heap in (ready, ready_strong, ready_cycle):
+    for heap in (ready, ready_strong):
         heapq.heapify(heap)
+    heapq.heapify(ready_cycle)
     order: list[str] = []
+    processed = 0
 
-    def pop_ready(heap: list[int]) -> int | None:
+    def pop_ready(heap: list[tuple[int, int]]) -> int | None:
         while heap:
-            i = heapq.heappop(heap)
+            _, i = heapq.heappop(heap)
             if not done[i]:
                 return i
         return None
 
-    while len(order) < count:
+    def finish(i: int) -> list[int]:
+        """Mark `i` placed; returns hubs that became ready (passed through at once)."""
+        nonlocal processed
+        done[i] = True
+        processed += 1
+        if i < count:
+            order.append(ids[i])
+        hubs: list[int] = []
+        for j in promoted_out[i]:
+            promoted_in[j] -= 1
+        for j in strong_out[i]:
+            strong_in[j] -= 1
+            if component[i] != component[j]:
+                cross_in[component[j]] -= 1
+                if cross_in[component[j]] == 0:
+                    for k in members[component[j]]:
+                        heapq.heappush(ready_cycle, k)
+            if strong_in[j] == 0 and not done[j]:
+                if j >= count and weak_in[j] == 0:
+                    hubs.append(j)
+                    continue
+                heapq.heappush(ready_strong, (prio[j], j))
+                if weak_in[j] == 0:
+                    heapq.heappush(ready, (prio[j], j))
+        for j in weak_out[i]:
+            weak_in[j] -= 1
+            if weak_in[j] == 0 and strong_in[j] == 0 and not done[j]:
+                if j >= count:
+                    hubs.append(j)
+                    continue
+                heapq.heappush(ready, (prio[j], j))
+        return hubs
+
+    while processed < total:
         i = pop_ready(ready)
         if i is None:
             i = pop_ready(ready_strong)
@@ -90,27 +157,13 @@ def placement_order(inp: Inputs, first_then: Sequence[tuple[str, str]] = ()) -> 
             # outside targets and its members are in ready_cycle: never empty here.
             i = min(
                 (k for k in ready_cycle if not done[k]),
-                key=lambda k: (promoted_in[k] > 0, weak_in[k] > 0, k),
+                key=lambda k: (promoted_in[k] > 0, weak_in[k] > 0, prio[k], k),
             )
-        done[i] = True
-        order.append(ids[i])
-        for j in promoted_out[i]:
-            promoted_in[j] -= 1
-        for j in strong_out[i]:
-            strong_in[j] -= 1
-            if component[i] != component[j]:
-                cross_in[component[j]] -= 1
-                if cross_in[component[j]] == 0:
-                    for k in members[component[j]]:
-                        heapq.heappush(ready_cycle, k)
-            if strong_in[j] == 0 and not done[j]:
-                heapq.heappush(ready_strong, j)
-                if weak_in[j] == 0:
-                    heapq.heappush(ready, j)
-        for j in weak_out[i]:
-            weak_in[j] -= 1
-            if weak_in[j] == 0 and strong_in[j] == 0 and not done[j]:
-                heapq.heappush(ready, j)
+        work = [i]
+        while work:
+            v = work.pop()
+            if not done[v]:
+                work.extend(finish(v))
     return order
 
 

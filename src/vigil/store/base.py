@@ -33,6 +33,11 @@ class StoreUnavailable(StoreError):
     """No endpoint answered in time (no quorum, network cut, store down)."""
 
 
+class OutcomeUnknown(StoreUnavailable):
+    """A write may have reached the store: it may or may not have been applied (even
+    later, e.g. from a hung member's socket buffer)."""
+
+
 class LeaseLost(StoreError):
     """The lease expired or was revoked: keys attached to it are gone."""
 

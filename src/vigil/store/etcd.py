@@ -10,12 +10,16 @@ call (watch, keepalive) reports an error inside a 200 stream as
 Every call runs under one deadline (`request_timeout`). Endpoints are tried in turn, the
 one that answered last first:
   - an endpoint that refuses the connection is skipped for every call (nothing was sent);
-  - reads and other idempotent calls (range, status, lease grant/keepalive/revoke) also
-    move on after a timeout, a broken connection or an "unavailable" answer; with several
-    endpoints each attempt gets a share of the deadline, so one hung member cannot eat it;
+  - reads and other idempotent calls (range, status, lease grant/keepalive/revoke) are
+    *hedged*: when the first member has not answered within `hedge_after`, the same call
+    goes to the next member too, and the first answer wins. A follower whose leader just
+    died (its forwarded keepalives vanish) thus costs `hedge_after`, not the lease;
   - writes (put, delete, txn, compaction) move on only when the member rejected them
     before proposing ("no leader", "too many requests"); once a write may have been
     delivered, a failure raises `OutcomeUnknown` (a StoreUnavailable) and is not retried.
+    With several endpoints an attempt gets a share of the deadline, and a member that did
+    not answer (or whose caller gave up on it) stops being the first choice, so the
+    caller's retry goes elsewhere.
 KV, lease and watch calls carry gRPC metadata `hasleader=true`: a member cut off from
 its leader rejects them at once instead of hanging until the deadline, and cancels
 watches about three election timeouts after it lost its leader.
@@ -36,6 +40,7 @@ from vigil.store.base import (
     Compare,
     KeyValue,
     LeaseLost,
+    OutcomeUnknown,
     Store,
     StoreError,
     StoreHealth,
@@ -65,7 +70,6 @@ from vigil.store.etcd_errors import (
     EtcdUnauthenticated,
     EtcdUnavailable,
     EtcdWatchCanceled,
-    OutcomeUnknown,
     error_from_response,
 )
 from vigil.store.etcd_wire import (
@@ -114,8 +118,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _REQUIRE_LEADER: Final = {"Grpc-Metadata-hasleader": "true"}
-_MIN_ATTEMPT: Final = 0.25
-"""Smallest share of the deadline one attempt of a retryable call gets."""
+_MIN_ATTEMPT: Final = 0.5
+"""Smallest share of the deadline one write attempt gets (with several endpoints)."""
+HEDGE_AFTER: Final = 0.1
+"""Seconds without an answer before an idempotent call is also sent to the next member."""
 
 
 def normalize_endpoint(endpoint: str) -> str:
@@ -129,7 +135,8 @@ def normalize_endpoint(endpoint: str) -> str:
 class EtcdStore(Store):
     """A Store on one etcd cluster, reached through any of `endpoints` (client URLs)."""
 
-    def __init__(self, endpoints: Sequence[str], request_timeout: float = 2.0) -> None:
+    def __init__(self, endpoints: Sequence[str], request_timeout: float = 2.0,
+                 hedge_after: float = HEDGE_AFTER) -> None:
         if isinstance(endpoints, str):
             endpoints = [endpoints]
         if not endpoints:
@@ -138,6 +145,7 @@ class EtcdStore(Store):
             raise ValueError("request_timeout must be positive")
         self._endpoints: tuple[str, ...] = tuple(normalize_endpoint(e) for e in endpoints)
         self.request_timeout = request_timeout
+        self.hedge_after = hedge_after
         self._current = 0
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -183,56 +191,112 @@ class EtcdStore(Store):
     ) -> JSON:
         """POST to the first endpoint that answers, within one deadline (see module doc)."""
         loop = asyncio.get_running_loop()
-        n = len(self._endpoints)
         deadline = loop.time() + self.request_timeout
-        share = max(self.request_timeout / n, _MIN_ATTEMPT) if retry and n > 1 else None
         errors: list[str] = []
-        sent = False
-        rounds = 0
+        sent: list[bool] = [False]
         try:
             async with asyncio.timeout_at(deadline):
-                attempt = 0
-                while True:
-                    index = self._current
-                    endpoint = self._endpoints[index]
-                    sent = False
-                    try:
-                        if share is None:
-                            sent = True
-                            return await self._post_once(endpoint, path, body, leader)
-                        async with asyncio.timeout_at(min(loop.time() + share, deadline)):
-                            sent = True
-                            return await self._post_once(endpoint, path, body, leader)
-                    except aiohttp.ClientConnectorError as e:  # never delivered
-                        errors.append(f"{endpoint}: {e.os_error or e}")
-                    except (aiohttp.ClientError, TimeoutError, OSError) as e:
-                        if not retry:
-                            raise OutcomeUnknown(
-                                f"{path} on {endpoint}: outcome unknown ({_describe(e)})"
-                            ) from e
-                        errors.append(f"{endpoint}: {_describe(e)}")
-                    except EtcdUnavailable as e:
-                        if not retry and not isinstance(e, _RETRY_WRITE):
-                            raise OutcomeUnknown(
-                                f"{path} on {endpoint}: outcome unknown ({e})"
-                            ) from e
-                        errors.append(f"{endpoint}: {e}")
-                    sent = False  # this attempt surely did not apply (or may be retried)
-                    log.debug("etcd %s failed on %s: %s", path, endpoint, errors[-1])
-                    self._rotate(index)
-                    attempt += 1
-                    if attempt % n == 0:
-                        rounds += 1
-                        await asyncio.sleep(min(0.025 * 2**rounds, 0.25))
+                if retry:
+                    return await self._hedged(path, body, leader, errors)
+                return await self._write(path, body, leader, deadline, errors, sent)
         except TimeoutError:
-            if sent and not retry:
+            if sent[0]:
                 raise OutcomeUnknown(
                     f"{path}: outcome unknown, no answer within {self.request_timeout}s"
                 ) from None
+            n = len(self._endpoints)
             detail = "; ".join(errors[-n:]) or "no answer"
             raise StoreUnavailable(
                 f"{path}: no etcd endpoint answered within {self.request_timeout}s ({detail})"
             ) from None
+
+    async def _hedged(self, path: str, body: JSON, leader: bool, errors: list[str]) -> JSON:
+        """An idempotent call: a new member joins the race every `hedge_after` seconds
+        without an answer (at once when an attempt fails); the first answer wins."""
+        n = len(self._endpoints)
+        pending: dict[asyncio.Task[JSON], int] = {}
+        cursor = self._current
+        launched = 0
+        rounds = 0
+        try:
+            while True:
+                if launched < n:
+                    index = cursor
+                    cursor = (cursor + 1) % n
+                    launched += 1
+                    task = asyncio.ensure_future(
+                        self._post_once(self._endpoints[index], path, body, leader))
+                    task.add_done_callback(_retrieve)
+                    pending[task] = index
+                    wait: float | None = self.hedge_after
+                elif not pending:  # every member failed this round: back off, go again
+                    rounds += 1
+                    await asyncio.sleep(min(0.025 * 2**rounds, 0.25))
+                    launched = 0
+                    continue
+                else:
+                    wait = None
+                done, _ = await asyncio.wait(pending, timeout=wait,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    index = pending.pop(task)
+                    exc = task.exception()
+                    if exc is None:
+                        self._current = index
+                        return task.result()
+                    if not isinstance(exc, _RETRYABLE):
+                        raise exc
+                    errors.append(f"{self._endpoints[index]}: {_describe(exc)}")
+                    log.debug("etcd %s failed on %s: %s", path, self._endpoints[index],
+                              errors[-1])
+                    if index == self._current:
+                        self._rotate(index)
+        finally:
+            # Given up (deadline, caller's cancel) while the first choice had not answered:
+            # the next call starts with another member.
+            if self._current in pending.values():
+                self._rotate(self._current)
+            for task in pending:
+                task.cancel()
+
+    async def _write(self, path: str, body: JSON, leader: bool, deadline: float,
+                     errors: list[str], sent: list[bool]) -> JSON:
+        """A write: tried on the next member only when it surely was not applied."""
+        loop = asyncio.get_running_loop()
+        n = len(self._endpoints)
+        share = max(self.request_timeout / n, _MIN_ATTEMPT) if n > 1 else None
+        attempt = 0
+        rounds = 0
+        while True:
+            index = self._current
+            endpoint = self._endpoints[index]
+            sent[0] = True  # from here on the write may reach the member
+            try:
+                if share is None:
+                    return await self._post_once(endpoint, path, body, leader)
+                async with asyncio.timeout_at(min(loop.time() + share, deadline)):
+                    return await self._post_once(endpoint, path, body, leader)
+            except aiohttp.ClientConnectorError as e:  # never delivered
+                errors.append(f"{endpoint}: {e.os_error or e}")
+            except (aiohttp.ClientError, TimeoutError, OSError) as e:
+                self._rotate(index)  # the caller's retry should try another member
+                raise OutcomeUnknown(
+                    f"{path} on {endpoint}: outcome unknown ({_describe(e)})") from e
+            except EtcdUnavailable as e:
+                if not isinstance(e, _RETRY_WRITE):
+                    self._rotate(index)
+                    raise OutcomeUnknown(f"{path} on {endpoint}: outcome unknown ({e})") from e
+                errors.append(f"{endpoint}: {e}")
+            except asyncio.CancelledError:
+                self._rotate(index)  # the caller gave up on this member: try another next
+                raise
+            sent[0] = False  # rejected before it was proposed
+            log.debug("etcd %s failed on %s: %s", path, endpoint, errors[-1])
+            self._rotate(index)
+            attempt += 1
+            if attempt % n == 0:
+                rounds += 1
+                await asyncio.sleep(min(0.025 * 2**rounds, 0.25))
 
     # --- KV ---
 
@@ -482,6 +546,15 @@ class EtcdStore(Store):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+_RETRYABLE: Final = (aiohttp.ClientError, TimeoutError, OSError, EtcdUnavailable)
+
+
+def _retrieve(task: asyncio.Task[JSON]) -> None:
+    """Hedged attempts that lost the race may still fail later: mark it seen."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _describe(e: BaseException) -> str:

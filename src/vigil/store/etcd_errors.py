@@ -94,10 +94,6 @@ class EtcdProtocolError(EtcdError):
     """The gateway answered something that is not the expected JSON."""
 
 
-class OutcomeUnknown(StoreUnavailable):
-    """A write may have reached the store: it may or may not have been applied."""
-
-
 _BY_MESSAGE: Final[dict[str, type[EtcdError]]] = {
     "etcdserver: no leader": EtcdNoLeader,
     "etcdserver: leader changed": EtcdLeaderChanged,
