@@ -414,6 +414,26 @@ async def test_health_reports_leader_members_and_unreachable_endpoints(
     assert h.members == ("n1", "n2", "n3")
 
 
+async def test_health_answers_promptly_beside_a_hung_member(
+        etcd_cluster: EtcdClusterFactory) -> None:
+    """The majority side of a partition: a member that does not answer at all (packets
+    vanish) must not make `vigil status` report every member unreachable."""
+    cluster = await etcd_cluster(3)
+    store = cluster.store(request_timeout=2.0)
+    await store.put("/t/a", b"1")
+    hung = (await leader_index(cluster, store) + 1) % 3
+    cluster.members[hung].pause()
+    try:
+        started = time.monotonic()
+        async with asyncio.timeout(1.0):  # what the API gives it
+            h = await store.health()
+        assert time.monotonic() - started < 0.9
+    finally:
+        cluster.members[hung].resume()
+    assert h.unreachable_endpoints == (cluster.endpoints[hung],)
+    assert h.leader is not None and h.leader != cluster.names[hung]
+
+
 # --- the embedded member -----------------------------------------------------------
 
 

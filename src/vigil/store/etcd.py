@@ -120,6 +120,9 @@ log = logging.getLogger(__name__)
 _REQUIRE_LEADER: Final = {"Grpc-Metadata-hasleader": "true"}
 _MIN_ATTEMPT: Final = 0.5
 """Smallest share of the deadline one write attempt gets (with several endpoints)."""
+HEALTH_PROBE_TIMEOUT: Final = 0.6
+"""A member whose status takes longer counts as unreachable: health answers promptly
+(`vigil status` on the majority side of a partition must not wait for the minority)."""
 HEDGE_AFTER: Final = 0.1
 """Seconds without an answer before an idempotent call is also sent to the next member."""
 
@@ -252,10 +255,6 @@ class EtcdStore(Store):
                     if index == self._current:
                         self._rotate(index)
         finally:
-            # Given up (deadline, caller's cancel) while the first choice had not answered:
-            # the next call starts with another member.
-            if self._current in pending.values():
-                self._rotate(self._current)
             for task in pending:
                 task.cancel()
 
@@ -414,11 +413,14 @@ class EtcdStore(Store):
         session = self._session_or_open()
         errors: list[str] = []
         n = len(self._endpoints)
+        # From the first endpoint (the agent's own member) on, not the last one that
+        # answered: a watch on a member behind a partition stalls without an error, while
+        # the own member, once cut from its leader, cancels its watches (hasleader).
+        index = 0
         try:
             async with asyncio.timeout(self.request_timeout):
                 attempt = 0
                 while True:
-                    index = self._current
                     endpoint = self._endpoints[index]
                     resp: aiohttp.ClientResponse | None = None
                     try:
@@ -452,7 +454,7 @@ class EtcdStore(Store):
                         if resp is not None:
                             resp.close()
                         raise
-                    self._rotate(index)
+                    index = (index + 1) % n
                     attempt += 1
                     if attempt % n == 0:
                         await asyncio.sleep(0.05)
@@ -466,7 +468,7 @@ class EtcdStore(Store):
 
     async def _probe(self, endpoint: str) -> tuple[JSON, JSON | None]:
         """An endpoint's status and (best effort) its member list, in one deadline."""
-        async with asyncio.timeout(self.request_timeout):
+        async with asyncio.timeout(min(self.request_timeout, HEALTH_PROBE_TIMEOUT)):
             status = await self._post_once(endpoint, "/v3/maintenance/status", {}, leader=False)
             try:
                 members = await self._post_once(
