@@ -50,3 +50,12 @@ def test_switches_are_undone() -> None:
     from vigil.core import lifecycle
     from vigil.store.keys import Keys
     assert lifecycle.dc_guard(Keys("/v", "c"), 5, 7)  # the real guard is back
+
+
+def test_clocks_drifting_past_the_bound_are_caught() -> None:
+    """A node whose clock runs 30 % slow outlives its lease in the store (S2): the
+    observer is not satisfied by the agent's own view of time."""
+    found = next((seed for seed in range(BOUND)
+                  if any(v.rule in ("S2", "S1") for v in World(seed, drift=0.3).run().violations)),
+                 None)
+    assert found is not None

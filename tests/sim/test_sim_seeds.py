@@ -32,6 +32,13 @@ REGRESSION: dict[int, tuple[str, list[Fault]]] = {
            [Fault(4.691, "crash", "n1", duration=0.8),
             Fault(7.4, "store_cut", "n2", duration=1.5),
             Fault(8.864, "pause", "n2", duration=7.0)]),
+    30784: ("a node (re)joined and its probe reported a resource possibly active there "
+            "while a transition written just before was starting it on another node "
+            "(S4: started before the previous owner was known stopped); fixed: "
+            "core.node.runnable_actions starts nothing from a transition older than a "
+            "member's (re)join, and the DC's fingerprint sees re-joins",
+            [Fault(4.649, "flaky_agents", "n2", duration=4.0, amount=0.7),
+             Fault(6.419, "slow", duration=4.0, amount=0.9)]),
 }
 """Seeds that found bugs in vigil's core: what was wrong, and the shrunk schedule that
 showed it (kept explicitly, so a change to how schedules are drawn keeps the case)."""
@@ -109,6 +116,7 @@ def test_cli_run_json_and_text() -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
     assert doc["seeds"] == 6 and doc["violations"] == 0 and doc["throughput"] > 0
+    assert doc["intensity"] == 1
     res = runner.invoke(sim, ["run", "--seeds", "3", "--start", "40", "--nodes", "3",
                               "--workers", "1"])
     assert res.exit_code == 0, res.output
@@ -129,3 +137,17 @@ def test_cli_run_reports_and_shrinks_a_failing_seed() -> None:
     assert res.exit_code == 1
     assert "violations:  " in res.output and "replay: vigil sim replay 0" in res.output
     assert "shrunk fault schedule that still fails:" in res.output
+
+
+def test_regression_seed_30784_fails_without_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vigil.core.node as core_node
+    monkeypatch.setattr(core_node, "STARTING", ())
+    result = World(30784, faults=REGRESSION[30784][1]).run()
+    assert result.violations and result.violations[0].rule == "S4"
+
+
+def test_storms_add_faults_without_changing_a_seeds_own_schedule() -> None:
+    plain = World(5).faults
+    storm = World(5, intensity=3).faults
+    assert len(storm) > len(plain) and set(plain) <= set(storm)
+    assert run_seed(5, intensity=3).ok

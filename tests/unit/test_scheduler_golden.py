@@ -418,14 +418,49 @@ CASES = [
         {"2": "app: restarting on n2 because db moves (order ord-db-app)"},
     ),
     Case(
-        "mandatory asymmetrical order: restart then, no stop ordering",
+        # As crm_simulate: an asymmetric order only orders starts, so a recovering
+        # `first` does not restart `then`.
+        "mandatory asymmetrical order: first recovers, then is not restarted",
         config(
             "n1 n2",
             ["db", "web"],
             orders=[OrderConstraint("o1", "db", "web", "Mandatory", symmetrical=False)],
         ),
         state("n1 n2", {"db@n1": "failed", "web@n2": "started"}),
-        ["1 stop db@n1", "2 stop web@n2", "3 start db@n1 after 1", "4 start web@n2 after 2,3"],
+        ["1 stop db@n1", "2 start db@n1 after 1"],
+        {"db": "n1", "web": "n2"},
+    ),
+    Case(
+        "mandatory asymmetrical order: first stops, a running then stays",
+        config(
+            "n1 n2",
+            [resource("db", target_role="Stopped"), "web"],
+            orders=[OrderConstraint("o1", "db", "web", "Mandatory", symmetrical=False)],
+        ),
+        state("n1 n2", {"db@n1": "started", "web@n2": "started"}),
+        ["1 stop db@n1"],
+        {"db": None, "web": "n2"},
+    ),
+    Case(
+        "mandatory asymmetrical order: first will not run, a stopped then does not start",
+        config(
+            "n1 n2",
+            [resource("db", target_role="Stopped"), "web"],
+            orders=[OrderConstraint("o1", "db", "web", "Mandatory", symmetrical=False)],
+        ),
+        state("n1 n2"),
+        [],
+        {"db": None, "web": None},
+    ),
+    Case(
+        "mandatory asymmetrical order: both start, first before then",
+        config(
+            "n1 n2",
+            ["db", "web"],
+            orders=[OrderConstraint("o1", "db", "web", "Mandatory", symmetrical=False)],
+        ),
+        state("n1 n2"),
+        ["1 start db@n1", "2 start web@n2 after 1"],
         {"db": "n1", "web": "n2"},
     ),
     Case(
@@ -493,8 +528,7 @@ CASES = [
         state("n1 n2 n3", {"d@n1": "started"}),
         ["1 stop d@n1", "2 start d@n2 after 1", "3 start t@n2"],
         {"d": "n2", "t": "n2"},
-        {"d": "d: placed on n2 (score 50); not on n1: with t (colocation col-t-d): "
-              "location loc-t-n1 bans n1"},
+        {"d": "d: placed on n2 (score 50); not on n1: colocation col-d-t: t cannot run on n1"},
     ),
     Case(
         # vip follows web, but must start before it; vip cannot use n1. Placing web first

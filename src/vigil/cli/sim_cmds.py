@@ -1,7 +1,7 @@
 """`vigil sim`: the deterministic simulator (registered by vigil.cli.main).
 
-    vigil sim run --seeds 2000 [--start 0] [--nodes 3] [--workers 2] [--json]
-    vigil sim replay SEED [--nodes 3] [--shrink]
+    vigil sim run --seeds 2000 [--start 0] [--nodes 3] [--workers 2] [--intensity 3] [--json]
+    vigil sim replay SEED [--nodes 3] [--intensity 3] [--shrink]
 """
 
 from __future__ import annotations
@@ -29,14 +29,17 @@ def sim() -> None:
               help="Cluster size for every seed (default: drawn from each seed, 2-9).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: up to 2).")
+@click.option("--intensity", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="Fault storms: this many independent fault draws per seed.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--shrink/--no-shrink", default=True, show_default=True,
               help=f"Shrink the fault schedule of the first {MAX_SHRINK} failing seeds.")
-def sim_run(count: int, start: int, nodes: int | None, workers: int | None, as_json: bool,
-            shrink: bool) -> None:
+def sim_run(count: int, start: int, nodes: int | None, workers: int | None, intensity: int,
+            as_json: bool, shrink: bool) -> None:
     """Run seeds START..START+SEEDS-1; exit 1 if any invariant broke."""
     from vigil.sim.runner import run_seeds
-    summary = run_seeds(range(start, start + count), nodes=nodes, workers=workers)
+    summary = run_seeds(range(start, start + count), nodes=nodes, workers=workers,
+                        intensity=intensity)
     shrunk: dict[int, list[str]] = {}
     if shrink:
         from vigil.sim.faults import Fault
@@ -45,12 +48,12 @@ def sim_run(count: int, start: int, nodes: int | None, workers: int | None, as_j
         for o in summary.failed[:MAX_SHRINK]:
             if o.rules[0] == "CRASH":
                 continue
-            faults: list[Fault] = World(o.seed, nodes=nodes).faults
+            faults: list[Fault] = World(o.seed, nodes=nodes, intensity=intensity).faults
             small, _ = shrink_seed(o.seed, faults, o.rules[0], nodes=nodes)
             shrunk[o.seed] = [f.describe() for f in small]
     if as_json:
         click.echo(json.dumps({
-            "seeds": summary.seeds, "first_seed": start,
+            "seeds": summary.seeds, "first_seed": start, "intensity": intensity,
             "simulated_seconds": round(summary.simulated, 1),
             "wall_seconds": round(summary.wall, 2),
             "violations": summary.violations,
@@ -77,6 +80,7 @@ def sim_run(count: int, start: int, nodes: int | None, workers: int | None, as_j
                     click.echo(f"      {line}")
             click.echo(f"    replay: vigil sim replay {o.seed}"
                        + (f" --nodes {nodes}" if nodes else "")
+                       + (f" --intensity {intensity}" if intensity > 1 else "")
                        + (" --shrink" if o.seed in shrunk else ""))
     sys.exit(1 if summary.failed else 0)
 
@@ -85,15 +89,17 @@ def sim_run(count: int, start: int, nodes: int | None, workers: int | None, as_j
 @click.argument("seed", type=click.IntRange(min=0))
 @click.option("--nodes", type=click.IntRange(2, 9), default=None,
               help="The cluster size the seed was run with, if one was forced.")
+@click.option("--intensity", type=click.IntRange(1, 10), default=1,
+              help="The fault intensity the seed was run with.")
 @click.option("--shrink", is_flag=True,
               help="Shrink a failing schedule first, then replay the short one.")
-def sim_replay(seed: int, nodes: int | None, shrink: bool) -> None:
+def sim_replay(seed: int, nodes: int | None, intensity: int, shrink: bool) -> None:
     """Re-run one seed and print every event and decision; exit 1 if it fails."""
     from vigil.sim.world import World
-    world = World(seed, nodes=nodes, trace=True)
+    world = World(seed, nodes=nodes, trace=True, intensity=intensity)
     faults = world.faults
     if shrink:
-        first = World(seed, nodes=nodes).run()
+        first = World(seed, nodes=nodes, faults=faults).run()
         if first.violations:
             from vigil.sim.shrink import shrink as shrink_seed
             faults, _ = shrink_seed(seed, faults, first.violations[0].rule, nodes=nodes)

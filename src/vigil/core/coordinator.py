@@ -89,7 +89,8 @@ def fingerprint(snapshot: Snapshot, cs: ClusterState) -> str:
     states the transition asked for (started/stopped) are deliberately left out."""
     data = {
         "config": snapshot.config_revision,
-        "members": sorted((n, m.create_revision) for n, m in snapshot.members.items()),
+        "members": sorted((n, m.create_revision, m.mod_revision)
+                          for n, m in snapshot.members.items()),
         "nodes": sorted((n.name, n.membership.value, n.standby, n.shutting_down)
                         for n in cs.nodes.values()),
         "locations": [(c.id, c.resource, c.node, c.score) for c in cs.runtime_locations],

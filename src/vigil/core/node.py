@@ -2,7 +2,9 @@
 
 An action runs when the transition is current and not aborted, the action is this
 node's, nobody recorded it running or done, and every dependency succeeded (on any
-node: each node's results are in the snapshot).
+node: each node's results are in the snapshot). No start runs from a transition older
+than a node's (re)join: that node's join probe may report the resource running there,
+which the transition did not know (the DC aborts it and schedules again).
 """
 
 from __future__ import annotations
@@ -11,18 +13,23 @@ from vigil.core.records import ActionOutcome, ResultsRecord
 from vigil.core.snapshot import Snapshot
 from vigil.model.transition import Action
 
+STARTING = ("start", "promote")
+"""Operations that make a resource (more) active."""
+
 
 def runnable_actions(snapshot: Snapshot, node: str, claimed: set[tuple[int, int]]) -> list[Action]:
     t = snapshot.transition
     if t is None or t.aborted:
         return []
+    stale = any(m.mod_revision > snapshot.transition_revision
+                for m in snapshot.members.values())
     mine = snapshot.results_for(node, t.id)
     by_id = {a.id: a for a in t.actions}
     out: list[Action] = []
     for a in t.actions:
         if a.node != node or a.id in mine.done or a.id in mine.running:
             continue
-        if (t.id, a.id) in claimed:
+        if (t.id, a.id) in claimed or (stale and a.op in STARTING):
             continue
         if all(_succeeded(snapshot, t.id, by_id.get(d)) for d in a.deps):
             out.append(a)

@@ -20,6 +20,8 @@ from vigil.store.keys import Keys
 class Member:
     record: rec.MemberRecord
     create_revision: int
+    mod_revision: int = 0
+    """Revision of the node's last (re)join: the key is written only when it joins."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def parse_snapshot(keys: Keys, revision: int, kvs: Iterable[KeyValue]) -> Snapsh
                 s["transition_revision"] = kv.mod_revision
             elif parts[0] == "members" and len(parts) == 2:
                 record = rec.MemberRecord.from_json(kv.value)
-                members[parts[1]] = Member(record, kv.create_revision)
+                members[parts[1]] = Member(record, kv.create_revision, kv.mod_revision)
             elif parts[0] == "results" and len(parts) == 2:
                 results[parts[1]] = rec.ResultsRecord.from_json(kv.value)
                 results_rev[parts[1]] = kv.mod_revision

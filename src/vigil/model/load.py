@@ -61,6 +61,16 @@ def load_config_text(text: str, filename: str = "<config>") -> ClusterConfig:
     return config
 
 
+def load_config_data(document: object, filename: str = "<config>") -> ClusterConfig:
+    """Validate an already parsed document (mappings, lists, scalars) with the same checks
+    as a file; problems carry no line numbers unless the document is ruamel's."""
+    report = _Report(filename)
+    config = _read_config(report, document)
+    if report.problems or config is None:
+        raise ConfigInvalid(report.sorted())
+    return config
+
+
 def _parse_yaml(text: str, report: _Report) -> object:
     try:
         # The round-trip loader keeps the line and column of every key and list item.

@@ -67,6 +67,7 @@ class Executor:
         self._agents: dict[str, tuple[Resource, ResourceAgent]] = {}
         self.promoted: dict[str, bool] = {}
         """Resource -> running in the Promoted role (promotable clones only)."""
+        self._reporting: set[str] = set()
         self.config: ClusterConfig | None = None
         self.attributes = AttributePublisher(ctx, writer)
         self.may_run: Callable[[], bool] | None = None
@@ -131,6 +132,7 @@ class Executor:
     def on_snapshot(self, snap: Snapshot, config: ClusterConfig) -> None:
         self.config = config
         self.attributes.seen(snap)
+        self._report_promoted(snap)
         t = snap.transition
         if t is None:
             return
@@ -141,6 +143,29 @@ class Executor:
             self.actions[key] = asyncio.create_task(
                 self._run_action(t.id, a, snap.transition_revision), name=f"action-{t.id}-{a.id}")
         self.sync_monitors(config)
+
+    def _report_promoted(self, snap: Snapshot) -> None:
+        """A probe that found an instance running promoted (rc 8) is recorded as a plain
+        start by the join; say it is promoted, or the DC could promote another one."""
+        busy = set(self.action_rids.values())
+        for rid, promoted in list(self.promoted.items()):
+            status = snap.statuses.get((self.ctx.node, rid))
+            if (not promoted or rid in busy or status is None or status.promoted
+                    or status.state is not RscState.STARTED or rid in self._reporting):
+                continue
+            self._reporting.add(rid)
+
+            async def report(rid: str = rid) -> None:
+                try:
+                    await retrying(functools.partial(
+                        self.writer.record, rid, "monitor", OcfRc.RUNNING_PROMOTED,
+                        Outcome(RscState.STARTED), f"{rid} runs promoted on {self.ctx.node}"))
+                except NotMember as e:
+                    self.on_not_member(str(e))
+                finally:
+                    self._reporting.discard(rid)
+
+            asyncio.get_running_loop().create_task(report(), name=f"promoted-{rid}")
 
     async def _run_action(self, tid: int, a: Action, trev: int) -> None:
         claimed = False

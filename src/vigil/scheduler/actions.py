@@ -16,7 +16,8 @@ clones pair instances by node. A mandatory start order also restarts a running
 `then` whenever a `first` instance starts (moves, recovers or comes up; for a clone
 instance: only when it restarts or moves, not when a new instance is added), so
 `then` always runs on top of a fresh `first`, as in Pacemaker; the restart spreads
-along chains of mandatory orders (and so through groups).
+along chains of mandatory orders (and so through groups). An asymmetric order
+(`symmetrical: false`) restarts nothing: it only orders starts.
 """
 
 from __future__ import annotations
@@ -222,8 +223,9 @@ def _restart_after_first(inp: Inputs, decisions: Mapping[str, Decision], plan: _
         first_node = plan.start(first)
         assert first_node is not None
         for o in inp.orders_by_first.get(first, ()):
-            if o.kind != "Mandatory" or o.first_action != "start" or o.then_action != "start":
-                continue
+            if o.kind != "Mandatory" or o.first_action != "start" or o.then_action != "start" \
+                    or not o.symmetrical:
+                continue  # asymmetric: no "stop then before first" half, nothing to redo
             if len(o.first) > 1 and verb == "starts":
                 continue  # a new clone instance: the clone was already running
             for then_id in o.then:

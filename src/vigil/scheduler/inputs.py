@@ -115,6 +115,10 @@ class Inputs:
     state: ClusterState
     nodes: tuple[str, ...]
     node_index: Mapping[str, int]
+    """Config node order (how the state is read and actions are listed)."""
+    name_rank: Mapping[str, int]
+    """Node name order (code point, as C's strcmp: node1 < node10 < node2): the last
+    tie-break between equally good nodes, as in Pacemaker."""
     instances: tuple[Instance, ...]
     index: Mapping[str, int]
     layout: Layout
@@ -571,6 +575,7 @@ def prepare(config: ClusterConfig, state: ClusterState) -> Inputs:
         state=state,
         nodes=nodes,
         node_index=node_index,
+        name_rank={n: i for i, n in enumerate(sorted(nodes))},
         instances=lay.instances,
         index=index,
         layout=lay,

@@ -84,7 +84,7 @@ def pull(inp: Inputs, iid: str, sheet: ScoreSheet, placed: PlacedNodes, cache: B
     while stack:
         target, factor, via, seen = stack.pop(0)
         for c in inp.colocated_with.get(target, ()):
-            if c.score == 0 or len(c.targets) != 1 or len(c.dependents) != 1:
+            if c.score == 0 or len(c.dependents) != 1 or _live_count(inp, c.targets) != 1:
                 continue
             dep = c.dependents[0]
             if dep in placed or dep in seen or not runnable.get(dep, True):
@@ -98,19 +98,30 @@ def pull(inp: Inputs, iid: str, sheet: ScoreSheet, placed: PlacedNodes, cache: B
             had_room = sheet.any_allowed() if risky else False
             label = f"with {path} ({_coloc_name(c)})"
             # Unavailable nodes are the same for everyone: not counted twice.
+            # Scaled as crm_simulate shows: with a colocation of 20, the dependent's
+            # ban (-INFINITY) counts -20 for its target; only a mandatory one carries
+            # the ban itself.
             for node, part in dep_sheet.own_parts():
                 infinite = part.score <= -INFINITY or part.score >= INFINITY
                 if infinite and f < 0:
                     continue  # avoiding it: its bans and musts are not ours to invert
-                score = part.score if infinite else int(part.score * f)
-                sheet.add(node, score, f"{label}: {part.why}")
-            if f > 0:
-                for allowed, why in dep_sheet.restrictions():
+                sheet.add(node, clamp(int(part.score * f)), f"{label}: {part.why}")
+            for allowed, why in dep_sheet.restrictions() if f > 0 else ():
+                if f >= 1:
                     sheet.restrict(allowed, f"{label}: {why}")
+                    continue
+                for node in inp.nodes:
+                    if node not in allowed:
+                        sheet.add(node, int(-INFINITY * f), f"{label}: {why}")
             if before is not None and had_room and not sheet.any_allowed():
                 sheet.restore(before)
                 continue
             stack.append((dep, f, path, seen | {dep}))
+
+
+def _live_count(inp: Inputs, targets: tuple[str, ...]) -> int:
+    """Targets that are not orphan clone instances (those only get stopped)."""
+    return sum(1 for t in targets if not inp.instance(t).orphan)
 
 
 def _coloc_name(c: Coloc) -> str:

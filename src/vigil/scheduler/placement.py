@@ -105,8 +105,8 @@ class _Round:
         self.placed: dict[str, str | None] = {}
         self.promoted: dict[str, bool] = {}
         self.load = dict.fromkeys(inp.nodes, 0)
-        self.by_load = [(0, i, n) for i, n in enumerate(inp.nodes)]
-        """(load, config index, node), sorted: the default tie-break order."""
+        self.by_load = sorted((0, inp.name_rank[n], n) for n in inp.nodes)
+        """(load, name rank, node), sorted: the default tie-break order."""
         self.per_clone: dict[tuple[str, str], int] = {}
         self.decisions: dict[str, Decision] = {}
         self.capacity = {n.name: dict(n.capacity) for n in inp.config.nodes}
@@ -185,7 +185,7 @@ class _Round:
                 order[slot] = f"{primitive}{suffix}"
 
     def _count(self, node: str) -> None:
-        old = (self.load[node], self.inp.node_index[node], node)
+        old = (self.load[node], self.inp.name_rank[node], node)
         del self.by_load[bisect.bisect_left(self.by_load, old)]
         self.load[node] += 1
         bisect.insort(self.by_load, (old[0] + 1, old[1], node))
@@ -221,11 +221,15 @@ class _Round:
             return Decision(iid, None, inp.role_stopped[iid], sheet)
         if iid in self.corrections.ruled_out:
             return Decision(iid, None, self.corrections.ruled_out[iid], sheet)
+        active = set(view.active)
         for o in inp.orders_by_then.get(iid, ()):
             if o.kind == "Mandatory" and self._first_wont_run(o):
-                return Decision(iid, None, _order_cause(o), sheet)
-
-        active = set(view.active)
+                if o.symmetrical or not active:
+                    return Decision(iid, None, _order_cause(o), sheet)
+                # Asymmetric: `first` not running only keeps `then` from starting; a
+                # running `then` may stay where it is (as in Pacemaker).
+                sheet.restrict(frozenset(active), f"{_order_cause(o)}: it can only stay "
+                               "where it runs (the order is not symmetrical)")
         best = self._best(inst, sheet, active)
         if best is None:
             allowed = [n for n in inp.nodes if sheet.score(n) >= 0]
@@ -263,8 +267,10 @@ class _Round:
         if not candidates:
             return None
 
+        keep = inst.clone is not None
+
         def compare(a: str, b: str) -> int:
-            return self._compare(sheet, active, a, b)
+            return self._compare(sheet, active, a, b, keep)
 
         return min(candidates, key=functools.cmp_to_key(compare))
 
@@ -341,12 +347,20 @@ class _Round:
     def _free(self, node: str) -> dict[str, int]:
         return self.capacity.get(node, {})
 
-    def _compare(self, sheet: ScoreSheet, active: set[str], a: str, b: str) -> int:
+    def _compare(self, sheet: ScoreSheet, active: set[str], a: str, b: str,
+                 keep: bool = False) -> int:
+        """Pacemaker's order of equally scored nodes (as crm_simulate shows): the node
+        it runs on when the score is positive (so a saturated score, e.g. INFINITY plus
+        stickiness, never lets it hop) or when it is a clone instance (`keep`: an
+        instance keeps its node); then the placement strategy's measure (the fewest
+        instances placed so far); then the node it runs on; then node name. So with
+        stickiness 0 a primitive moves to a less loaded node, as in Pacemaker."""
         sa, sb = sheet.score(a), sheet.score(b)
         if sa != sb:
             return -1 if sa > sb else 1
-        if (a in active) != (b in active):
-            return -1 if a in active else 1
+        a_on, b_on = a in active, b in active
+        if (sa > 0 or keep) and a_on != b_on:
+            return -1 if a_on else 1
         strategy = self.inp.config.placement_strategy
         if strategy == "balanced":
             more = _more_free(self._free(a), self._free(b))
@@ -354,7 +368,10 @@ class _Round:
                 return more
         if strategy != "minimal" and self.load[a] != self.load[b]:
             return -1 if self.load[a] < self.load[b] else 1
-        return -1 if self.inp.node_index[a] < self.inp.node_index[b] else 1
+        if a_on != b_on:
+            return -1 if a_on else 1
+        rank = self.inp.name_rank
+        return -1 if rank[a] < rank[b] else 1
 
 
 def _more_free(a: Mapping[str, int], b: Mapping[str, int]) -> int:
@@ -411,6 +428,8 @@ def _correct_broken_rules(
             if decisions[then].node is None or then in corrections.ruled_out \
                     or decisions[then].frozen:
                 continue
+            if not o.symmetrical and decisions[then].node in inp.views[then].active:
+                continue  # stays where it runs: an asymmetric order only holds starts
             pairs = [(f, then) for f in o.first]
             if all(p in promoted_before for p in pairs):
                 corrections.ruled_out[then] = _order_cause(o)

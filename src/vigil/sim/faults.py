@@ -61,8 +61,18 @@ WEIGHTS = {
 }
 
 
-def draw_faults(seed: int, sc: Scenario, fault_phase: float, warmup: float) -> list[Fault]:
-    rng = random.Random(f"faults-{seed}")
+def draw_faults(seed: int, sc: Scenario, fault_phase: float, warmup: float,
+                intensity: int = 1) -> list[Fault]:
+    """1-7 faults per unit of `intensity` (each unit an independent draw; 1 is what
+    `make test` runs, higher values make storms for longer searches)."""
+    out = _draw(f"faults-{seed}", sc, fault_phase, warmup)
+    for i in range(1, intensity):
+        out += _draw(f"faults-{seed}-{i}", sc, fault_phase, warmup)
+    return sorted(out, key=lambda f: (f.at, f.kind, f.node))
+
+
+def _draw(stream: str, sc: Scenario, fault_phase: float, warmup: float) -> list[Fault]:
+    rng = random.Random(stream)
     n = rng.randint(1, 7)
     kinds = list(WEIGHTS)
     out: list[Fault] = []

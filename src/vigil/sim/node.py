@@ -524,8 +524,7 @@ class SimNode:
             self.local[a.resource] = RscState.FAILED
             self.tr(f"{a.op} {a.resource} (transition {tid} action {a.id}): {a.reason}")
             timeout = rsc.ops.start_timeout if a.op == "start" else rsc.ops.stop_timeout
-            self.w.rsc.begin(self.name, a.resource, a.op, timeout,
-                             lambda rc: self.later(0.0, lambda: finish(rc)))
+            self.w.rsc.begin(self.name, a.resource, a.op, timeout, self._answer(finish))
 
         def finish(rc: int) -> None:
             out = outcome(a.op, rc)
@@ -541,6 +540,17 @@ class SimNode:
                                                      reason), then=done)
 
         self.later(self.rng.uniform(0.0005, 0.005), run)
+
+    def _answer(self, fn: Callable[[int], None]) -> Callable[[int], None]:
+        """A machine operation's return, for this agent incarnation and session only (a
+        crashed or restarted agent never hears what its predecessor's scripts did)."""
+        inc, sess = self.inc, self.sess
+
+        def answer(rc: int) -> None:
+            if self.inc == inc and self.sess == sess:
+                self.later(0.0, lambda: fn(rc))
+
+        return answer
 
     def sync_monitors(self) -> None:
         busy = set(self.actions.values())

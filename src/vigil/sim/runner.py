@@ -41,10 +41,10 @@ class Summary:
         return self.simulated / self.wall if self.wall > 0 else 0.0
 
 
-def _one(args: tuple[int, int | None]) -> SeedOutcome:
-    seed, nodes = args
+def _one(args: tuple[int, int | None, int]) -> SeedOutcome:
+    seed, nodes, intensity = args
     try:
-        r = run_seed(seed, nodes=nodes)
+        r = run_seed(seed, nodes=nodes, intensity=intensity)
     except Exception as e:  # a crash in the core is a finding too
         return SeedOutcome(seed, nodes or 0, 0.0, (f"CRASH: {e!r}",), ("CRASH",))
     return SeedOutcome(seed, r.nodes, r.simulated, tuple(v.describe() for v in r.violations),
@@ -56,8 +56,8 @@ def default_workers() -> int:
 
 
 def run_seeds(seeds: Iterable[int], *, nodes: int | None = None,
-              workers: int | None = None) -> Summary:
-    todo = [(s, nodes) for s in seeds]
+              workers: int | None = None, intensity: int = 1) -> Summary:
+    todo = [(s, nodes, intensity) for s in seeds]
     workers = workers or default_workers()
     summary = Summary()
     started = time.perf_counter()

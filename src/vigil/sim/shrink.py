@@ -16,6 +16,7 @@ from vigil.sim.world import RunResult, World
 
 def shrink(seed: int, faults: list[Fault], rule: str, *, nodes: int | None = None,
            budget: int = 60) -> tuple[list[Fault], RunResult | None]:
+    # The schedule is explicit, so how it was drawn (intensity) no longer matters.
     """The shortest schedule found (within `budget` runs) that still breaks `rule`."""
     last: RunResult | None = None
 

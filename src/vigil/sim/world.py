@@ -81,7 +81,8 @@ def _world_time(world: World) -> Iterator[None]:
 class World:
     def __init__(self, seed: int, *, nodes: int | None = None,
                  faults: list[Fault] | None = None, trace: bool = False,
-                 fault_phase: float = FAULT_PHASE, settle: float = SETTLE) -> None:
+                 fault_phase: float = FAULT_PHASE, settle: float = SETTLE,
+                 drift: float = DRIFT, intensity: int = 1) -> None:
         self.seed = seed
         self.tracing = trace
         self.lines: list[str] = []
@@ -97,7 +98,7 @@ class World:
         self.clock = VirtualClock()
         self.rng = random.Random(f"world-{seed}")
         knobs = random.Random(f"knobs-{seed}")
-        self.drift = DRIFT
+        self.drift = drift
         self.fence_fail = knobs.choice((0.0, 0.1, 0.3))
         self.fault_phase = fault_phase
         self.settle = settle
@@ -109,7 +110,8 @@ class World:
         self.nodes = {n: SimNode(self, n, random.Random(f"node-{seed}-{n}"))
                       for n in self.scenario.nodes}
         self.faults = (faults if faults is not None
-                       else draw_faults(seed, self.scenario, WARMUP + fault_phase, WARMUP))
+                       else draw_faults(seed, self.scenario, WARMUP + fault_phase, WARMUP,
+                                        intensity))
         self._self_fenced: set[str] = set()
         self._config_cache: tuple[int, ClusterConfig] = (-1, self.boot_config)
         self._snap_cache: Snapshot | None = None
@@ -334,5 +336,5 @@ class World:
 
 
 def run_seed(seed: int, *, nodes: int | None = None, faults: list[Fault] | None = None,
-             trace: bool = False) -> RunResult:
-    return World(seed, nodes=nodes, faults=faults, trace=trace).run()
+             trace: bool = False, intensity: int = 1) -> RunResult:
+    return World(seed, nodes=nodes, faults=faults, trace=trace, intensity=intensity).run()
