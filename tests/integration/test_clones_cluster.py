@@ -9,18 +9,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vigil.core import records as rec
-from vigil.core.coordinator import cluster_state
-from vigil.core.snapshot import Snapshot
 from vigil.lab.local import LocalCluster, wait_for
-from vigil.model.config import ClusterConfig, NodeConfig
-from vigil.model.state import Membership, NodeState
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,13 +61,6 @@ def _attributes(c: LocalCluster, node: str) -> dict[str, Any]:
     return dict(c.call("GET", f"/v1/nodes/{node}/attributes")["attributes"])
 
 
-def _coordinator_passes_attributes() -> bool:
-    cfg = ClusterConfig("t", (NodeConfig("n1", "198.18.0.1"),))
-    snap = Snapshot(1, attributes={"n1": {"x": rec.AttributeRecord("1")}})
-    cs = cluster_state(cfg, snap, {"n1": NodeState("n1", Membership.ONLINE)}, 0.0)
-    return bool(cs.node_attributes)
-
-
 @needs_stateful
 def test_group_clone_and_promotable_clone_run(cluster: LocalCluster) -> None:
     c = cluster
@@ -86,12 +75,14 @@ def test_group_clone_and_promotable_clone_run(cluster: LocalCluster) -> None:
                  lambda n=node: _attributes(c, n).get("master-db", {}).get("value") in
                  ("5", "10"), 20)
         assert _attributes(c, node)["master-db"]["lifetime"] == "reboot"
-    if not _coordinator_passes_attributes():
-        pytest.skip("the coordinator does not pass node attributes to the scheduler yet "
-                    "(requested in .coord/requests.md): no promotion in a live cluster")
-    wait_for("one db instance promoted",
-             lambda: any(a.get("master-db", {}).get("value") == "10"
-                         for a in (_attributes(c, n) for n in c.names)), 40)
+    # Stateful's promote sets master-db to 10 (5 while unpromoted): exactly one promoted.
+    def promoted() -> list[str]:
+        return [n for n in c.names
+                if _attributes(c, n).get("master-db", {}).get("value") == "10"]
+
+    wait_for("one db instance promoted", lambda: len(promoted()) == 1, 40)
+    time.sleep(2.0)  # and it stays one
+    assert len(promoted()) == 1
 
 
 def test_node_attribute_command(cluster: LocalCluster) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vigil.core import records as rec
-from vigil.core.coordinator import CoordinatorState, decide
+from vigil.core.coordinator import CoordinatorState, decide, fingerprint
 from vigil.core.snapshot import Member, Snapshot
 from vigil.model.config import ClusterConfig, NodeConfig, Operations, Resource, Timings
 from vigil.model.state import FailCount, ResourceStatus, RscState
@@ -95,3 +95,44 @@ def test_a_claimed_start_on_a_lost_node_counts_as_possibly_active() -> None:
     later = decide(d.state, s, CFG, "a", 5, now_mono=50.5, now_wall=50.5)
     assert later.write is not None  # after the lease rule: recovered on a
     assert [(x.node, x.op) for x in later.write.actions] == [("a", "start")]
+
+
+def test_node_attributes_reach_the_scheduler_and_a_change_reschedules() -> None:
+    """Promotion scores and `vigil node attribute` values live in the store; the DC must
+    hand them to the scheduler and notice when they change."""
+    from dataclasses import replace
+
+    s = Snapshot(revision=5, members=members("a", "b"), statuses=started("a"),
+                 attributes={"b": {"rack": rec.AttributeRecord("r1")}})
+    d = decide(CoordinatorState(), s, CFG, "a", 5, 1.0, 1.0)
+    assert d.cluster is not None and d.cluster.node_attributes == {"b": {"rack": "r1"}}
+    changed = replace(s, attributes={"b": {"rack": rec.AttributeRecord("r2")}})
+    d2 = decide(CoordinatorState(), changed, CFG, "a", 5, 1.0, 1.0)
+    assert d2.cluster is not None
+    assert fingerprint(s, d.cluster) != fingerprint(changed, d2.cluster)
+
+
+def test_a_failed_monitor_with_on_fail_fence_gets_its_node_fenced() -> None:
+    from vigil.model.config import FenceDevice, FencingConfig
+
+    ops = Operations(20, 20, 10, 20, on_fail={"monitor": "fence"})
+    cfg = ClusterConfig(
+        "c", CFG.nodes, timings=CFG.timings,
+        resources=(Resource("app", "process", {"command": "sleep 1"}, ops),),
+        fencing=FencingConfig((FenceDevice("lab", "fence_dummy"),)))
+    s = Snapshot(revision=5, members=members("a", "b"),
+                 statuses={("a", "app"): ResourceStatus("a", "app", RscState.FAILED,
+                                                        "monitor", 7)},
+                 failures={("a", "app"): FailCount("a", "app", 1, 1.0)})
+    d = decide(CoordinatorState(), s, cfg, "b", 5, 1.0, 1.0)
+    assert [r.node for r in d.fence] == ["a"]
+    assert any(e.kind == "fencing" and "fencing a" in e.message for e in d.events)
+    # Once the fencing is running, the next decision does not ask for it again.
+    running = replace_fencing(s, "a", "running", "b")
+    d2 = decide(d.state, running, cfg, "b", 5, 1.1, 1.1)
+    assert d2.fence == ()
+
+
+def replace_fencing(s: Snapshot, node: str, state: str, by: str) -> Snapshot:
+    from dataclasses import replace
+    return replace(s, fencing={node: rec.FenceRecord(node, state, "reboot", "x", by, 1.0)})

@@ -61,3 +61,29 @@ def test_records_round_trip() -> None:
     assert rec.ResultsRecord.from_json(r.to_json()) == r
     m = rec.MemberRecord("a", 99, "http://x", 12, 1.0)
     assert rec.MemberRecord.from_json(m.to_json()) == m
+
+
+def test_batch_limit_holds_back_actions_while_others_run() -> None:
+    from vigil.core import records as rec
+    from vigil.core.node import runnable_actions
+    from vigil.core.snapshot import Snapshot
+    from vigil.model.transition import Action
+
+    acts = tuple(Action(i, "a" if i <= 3 else "b", f"r{i}", "start") for i in range(1, 6))
+    t = rec.TransitionRecord(7, "a", 1, acts)
+    busy = Snapshot(revision=3, transition=t, transition_revision=3,
+                    results={"b": rec.ResultsRecord(7, frozenset({4, 5}))})
+    assert [a.id for a in runnable_actions(busy, "a", set())] == [1, 2, 3]
+    assert [a.id for a in runnable_actions(busy, "a", set(), batch_limit=3)] == [1]
+    assert runnable_actions(busy, "a", set(), batch_limit=2) == []
+    # What this node claimed but the snapshot does not show yet counts too.
+    idle = Snapshot(revision=3, transition=t, transition_revision=3)
+    assert [a.id for a in runnable_actions(idle, "a", {(7, 1)}, batch_limit=2)] == [2]
+
+
+def test_a_probe_finding_an_instance_promoted_counts_as_running() -> None:
+    from vigil.core.outcomes import outcome
+    from vigil.model.state import RscState
+
+    assert outcome("probe", 8).state is RscState.STARTED and not outcome("probe", 8).failed
+    assert outcome("probe", 9).failed

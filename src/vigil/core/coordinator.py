@@ -64,7 +64,10 @@ class Decision:
 def cluster_state(
     config: ClusterConfig, snapshot: Snapshot, nodes: dict[str, NodeState], now_wall: float
 ) -> ClusterState:
-    known = {r.id for r in config.resources}
+    primitives = {r.id for r in config.resources}
+    # Unique clone instances report as `<primitive>:<n>`.
+    known = {rid for _, rid in snapshot.statuses if rid.partition(":")[0] in primitives}
+    known |= primitives
     statuses = {k: v for k, v in snapshot.statuses.items() if k[1] in known and k[0] in nodes}
     for name, st in nodes.items():
         if st.membership is Membership.UNCLEAN:
@@ -81,6 +84,7 @@ def cluster_state(
         failures={k: v for k, v in snapshot.failures.items() if k[1] in known and k[0] in nodes},
         runtime_locations=snapshot.runtime_locations,
         target_roles=dict(snapshot.target_roles),
+        node_attributes={n: a for n, a in snapshot.attribute_values().items() if n in nodes},
     )
 
 
@@ -95,6 +99,8 @@ def fingerprint(snapshot: Snapshot, cs: ClusterState) -> str:
                         for n in cs.nodes.values()),
         "locations": [(c.id, c.resource, c.node, c.score) for c in cs.runtime_locations],
         "roles": sorted(cs.target_roles.items()),
+        # Promotion scores (crm_master) and `vigil node attribute` values steer placement.
+        "attributes": sorted((n, sorted(a.items())) for n, a in cs.node_attributes.items()),
         "failures": sorted((k, f.count) for k, f in cs.failures.items()),
         "bad": sorted(k for k, s in cs.resources.items()
                       if s.state in (RscState.FAILED, RscState.STOP_FAILED)),
@@ -188,6 +194,15 @@ def decide(
 
     result = schedule(config, cs)
     settled = CoordinatorState(view.lost_since, view.down, fp)
+    # Operations with on_fail fence: the scheduler names the node; the fencing policy
+    # decides whether a fencing is due (not one already running, done or just failed).
+    requested = {r.node for r in fence}
+    extra = tuple(r for r in fence_requests(config, snapshot, view.nodes, now_wall, dc_node,
+                                            dict(result.fence))
+                  if r.node not in requested)
+    for r in extra:
+        events.append(Event("fencing", f"fencing {r.node}: {r.reason}"))
+    fence += extra
     if result.empty:
         return Decision(settled, None, tuple(events), "nothing to do", wake, cs, fence)
     new_id = (t.id if t is not None else 0) + 1

@@ -13,6 +13,7 @@ A failed fencing is retried after a pause; it never counts as confirmation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vigil.core.membership import possibly_active
@@ -55,7 +56,10 @@ def fence_requests(
     nodes: dict[str, NodeState],
     now_wall: float,
     dc: str = "",
+    scheduled: Mapping[str, str] | None = None,
 ) -> list[FenceRequest]:
+    """Nodes to fence now. `scheduled`: node -> reason the scheduler gave (an operation
+    with on_fail fence failed there); only those nodes are considered when given."""
     if not config.fencing.enabled:
         return []
     out: list[FenceRequest] = []
@@ -71,7 +75,10 @@ def fence_requests(
                 continue
             if record.state == "failed" and now_wall - record.finished_at < RETRY_AFTER:
                 continue
-        reason = _why(snapshot, name, st)
+        if scheduled is not None:
+            reason = scheduled.get(name, "") if st.membership is Membership.ONLINE else ""
+        else:
+            reason = _why(snapshot, name, st)
         if reason:
             out.append(FenceRequest(name, reason))
     return out

@@ -17,7 +17,11 @@ STARTING = ("start", "promote")
 """Operations that make a resource (more) active."""
 
 
-def runnable_actions(snapshot: Snapshot, node: str, claimed: set[tuple[int, int]]) -> list[Action]:
+def runnable_actions(snapshot: Snapshot, node: str, claimed: set[tuple[int, int]],
+                     batch_limit: int = 0) -> list[Action]:
+    """This node's actions that may start now. With `batch_limit` (config `batch_limit`,
+    0 = none) no more start than leave that many running in the whole cluster — as seen
+    in this snapshot: nodes deciding at the same moment may overshoot it briefly."""
     t = snapshot.transition
     if t is None or t.aborted:
         return []
@@ -33,6 +37,10 @@ def runnable_actions(snapshot: Snapshot, node: str, claimed: set[tuple[int, int]
             continue
         if all(_succeeded(snapshot, t.id, by_id.get(d)) for d in a.deps):
             out.append(a)
+    if batch_limit > 0:
+        running = sum(len(snapshot.results_for(n, t.id).running) for n in snapshot.results)
+        running += sum(1 for tid, _ in claimed if tid == t.id) - len(mine.running)
+        out = out[:max(0, batch_limit - running)]
     return out
 
 

@@ -33,7 +33,7 @@ def outcome(op: str, rc: int) -> Outcome:
             return Outcome(RscState.STOPPED)
         return Outcome(RscState.STOP_FAILED, 1, failed=True)
     if op == "probe":
-        if rc == OcfRc.SUCCESS:
+        if rc in (OcfRc.SUCCESS, OcfRc.RUNNING_PROMOTED):  # the status keeps rc 8: promoted
             return Outcome(RscState.STARTED)
         if rc == OcfRc.NOT_RUNNING:
             return Outcome(RscState.STOPPED)

@@ -136,7 +136,8 @@ class Executor:
         t = snap.transition
         if t is None:
             return
-        for a in runnable_actions(snap, self.ctx.node, self.claimed):
+        for a in runnable_actions(snap, self.ctx.node, self.claimed,
+                                    config.batch_limit):
             key = (t.id, a.id)
             self.claimed.add(key)
             self.action_rids[key] = a.resource

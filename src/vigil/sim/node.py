@@ -495,7 +495,8 @@ class SimNode:
         t = snap.transition
         if t is None:
             return
-        for a in runnable_actions(snap, self.name, self.claimed):
+        for a in runnable_actions(snap, self.name, self.claimed,
+                                    self.config.batch_limit):
             self.claimed.add((t.id, a.id))
             self._claim(t.id, a, snap.transition_revision)
         self.sync_monitors()
