@@ -136,3 +136,19 @@ def test_a_failed_monitor_with_on_fail_fence_gets_its_node_fenced() -> None:
 def replace_fencing(s: Snapshot, node: str, state: str, by: str) -> Snapshot:
     from dataclasses import replace
     return replace(s, fencing={node: rec.FenceRecord(node, state, "reboot", "x", by, 1.0)})
+
+
+def test_the_lease_revoke_after_fencing_does_not_abort_the_recovery() -> None:
+    """The fencer revokes a fenced node's lease right after recording `done`; the DC has
+    usually scheduled the recovery from the snapshot before that. Its member key going
+    away changes nothing: the node already counts as offline."""
+    done = rec.FenceRecord("b", "done", "reboot", "x", "a", 1.0, 1.1, "ok")
+    before = Snapshot(revision=7, members=members("a", "b"), statuses=started("b"),
+                      fencing={"b": done})
+    d1 = decide(CoordinatorState(), before, CFG, "a", 5, 1.0, 1.0)
+    assert d1.write is not None
+    assert [(a.node, a.op) for a in d1.write.actions] == [("a", "start")]
+    after = Snapshot(revision=8, members=members("a"), statuses=started("b"),
+                     fencing={"b": done}, transition=d1.write)
+    d2 = decide(d1.state, after, CFG, "a", 5, 1.1, 1.1)
+    assert d2.write is None and "in progress" in d2.reason

@@ -91,10 +91,13 @@ def cluster_state(
 def fingerprint(snapshot: Snapshot, cs: ClusterState) -> str:
     """Everything whose change invalidates a running transition. Resources reaching the
     states the transition asked for (started/stopped) are deliberately left out."""
+    # A fenced node is offline whatever its member key does: the lease revoke that
+    # follows its fencing must not abort the recovery transition just written.
+    fenced = fenced_nodes(snapshot)
     data = {
         "config": snapshot.config_revision,
         "members": sorted((n, m.create_revision, m.mod_revision)
-                          for n, m in snapshot.members.items()),
+                          for n, m in snapshot.members.items() if n not in fenced),
         "nodes": sorted((n.name, n.membership.value, n.standby, n.shutting_down)
                         for n in cs.nodes.values()),
         "locations": [(c.id, c.resource, c.node, c.score) for c in cs.runtime_locations],
