@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vigil.lab.netns import enter_for_good
+from vigil.lab.queries import outage_after
 
 
 @dataclass(frozen=True)
@@ -105,20 +106,7 @@ class LabProbe:
         """Seconds from the last success sent before the first failure at/after t0 to
         the first success sent after it: the gap the client saw. None if it did not
         come back; 0.0 if nothing failed."""
-        last_ok: float | None = None
-        failing = False
-        for s in self.snapshot():
-            if s.t < t0:
-                if s.ok:
-                    last_ok = s.t
-                continue
-            if not s.ok:
-                failing = True
-            elif failing:
-                return s.t - (last_ok if last_ok is not None else t0)
-            else:
-                last_ok = s.t
-        return None if failing else 0.0
+        return outage_after(self.snapshot(), t0)
 
     def served_by_since(self, t0: float) -> set[str]:
         """Every node that answered a request sent at/after t0."""

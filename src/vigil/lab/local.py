@@ -17,11 +17,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vigil.cli.client import ApiFailed, ApiUnreachable, Client
+from vigil.cli.client import Client
+from vigil.lab.queries import ClusterQueries
+from vigil.lab.queries import wait_for as wait_for
 
 T = TypeVar("T")
 TAG_VAR = "VIGIL_LAB_NODE"
@@ -81,24 +82,7 @@ def kill_tagged(tag: str) -> int:
     return killed
 
 
-def wait_for(what: str, predicate: Callable[[], T | None], timeout: float,
-             interval: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (ApiUnreachable, ApiFailed, OSError) as e:
-            last_error = e
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}"
-                               + (f" (last error: {last_error})" if last_error else ""))
-        time.sleep(interval)
-
-
-class LocalCluster:
+class LocalCluster(ClusterQueries):
     def __init__(self, base: Path, nodes: int = 3, name: str = "demo",
                  resources_yaml: str = "", constraints_yaml: str = "",
                  timings: dict[str, str] | None = None,
@@ -249,33 +233,6 @@ class LocalCluster:
 
     def status(self, node: str | None = None) -> dict[str, Any]:
         return self.client(node).call("GET", "/v1/status")
-
-    def resource(self, rid: str, node: str | None = None) -> dict[str, Any]:
-        for r in self.status(node)["resources"]:
-            if r["id"] == rid:
-                return dict(r)
-        raise KeyError(rid)
-
-    def running_on(self, rid: str) -> str | None:
-        r = self.resource(rid)
-        return r["node"] if r["state"] == "started" else None
-
-    def wait_running(self, rid: str, timeout: float = 30.0,
-                     where: Callable[[str], bool] = lambda n: True) -> str:
-        def check() -> str | None:
-            n = self.running_on(rid)
-            return n if n and where(n) else None
-        return wait_for(f"{rid} running", check, timeout)
-
-    def wait_settled(self, timeout: float = 30.0) -> dict[str, Any]:
-        """Until the DC has nothing left to do (its last decision: "nothing to do")."""
-        def check() -> dict[str, Any] | None:
-            dc = self.status().get("dc")
-            if not dc:
-                return None
-            doc = self.status(dc)
-            return doc if doc["local"]["dc_reason"] == "nothing to do" else None
-        return wait_for("the cluster to settle", check, timeout)
 
     def events(self, limit: int = 200) -> list[dict[str, Any]]:
         return list(self.client().call("GET", f"/v1/events?limit={limit}")["events"])

@@ -44,8 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vigil.cli.client import ApiFailed, ApiUnreachable, Client
-from vigil.lab import netns
+from vigil.cli.client import ApiUnreachable, Client
+from vigil.lab import netns, queries
 from vigil.lab.lab_config import EXAMPLE_CONFIG, merge
 from vigil.lab.netns import TAG_VAR, LabError
 from vigil.lab.netns import check_root as check_root
@@ -54,6 +54,8 @@ from vigil.lab.netns import leftover_labs as leftover_labs
 
 if TYPE_CHECKING:
     from vigil.lab.faults import Faults
+
+LAB_RETRY_ON = (*queries.RETRY_ON, LabError)
 
 T = TypeVar("T")
 DEFAULT_ROOT = Path("/dev/shm/vigil-lab")
@@ -95,19 +97,7 @@ class LabState:
 def wait_for(what: str, predicate: Callable[[], T | None], timeout: float,
              interval: float = 0.05) -> T:
     """Poll `predicate` until it returns something true; TimeoutError names `what`."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (ApiUnreachable, ApiFailed, OSError, LabError) as e:
-            last_error = e
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}"
-                               + (f" (last error: {last_error})" if last_error else ""))
-        time.sleep(interval)
+    return queries.wait_for(what, predicate, timeout, interval, LAB_RETRY_ON)
 
 
 class LabClient(Client):
@@ -131,7 +121,8 @@ class LabClient(Client):
         raise ApiUnreachable("no lab node answered:\n  " + "\n  ".join(errors))
 
 
-class NetnsLab:
+class NetnsLab(queries.ClusterQueries):
+    retry_on = LAB_RETRY_ON
     def __init__(self, state: LabState) -> None:
         self.state = state
         self.dir = Path(state.dir)
@@ -543,33 +534,6 @@ class NetnsLab:
                     resp.read()
             return self.etcd_leader() == node
         wait_for(f"{node} to lead etcd", moved, timeout, 0.2)
-
-    def resource(self, rid: str, node: str | None = None) -> dict[str, Any]:
-        for r in self.status(node)["resources"]:
-            if r["id"] == rid:
-                return dict(r)
-        raise KeyError(rid)
-
-    def running_on(self, rid: str) -> str | None:
-        r = self.resource(rid)
-        return str(r["node"]) if r["state"] == "started" else None
-
-    def wait_running(self, rid: str, timeout: float = 30.0,
-                     where: Callable[[str], bool] = lambda n: True) -> str:
-        def check() -> str | None:
-            n = self.running_on(rid)
-            return n if n and where(n) else None
-        return wait_for(f"{rid} running", check, timeout)
-
-    def wait_settled(self, timeout: float = 30.0) -> dict[str, Any]:
-        """Until the DC says it has nothing left to do."""
-        def check() -> dict[str, Any] | None:
-            dc = self.status().get("dc")
-            if not dc:
-                return None
-            doc = self.status(dc)
-            return doc if doc["local"]["dc_reason"] == "nothing to do" else None
-        return wait_for("the cluster to settle", check, timeout)
 
     def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
         """Until every node is online, a DC is elected and it has nothing left to do."""

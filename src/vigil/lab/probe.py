@@ -7,6 +7,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from vigil.lab.queries import outage_after
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -71,18 +73,4 @@ class HttpProbe(threading.Thread):
     def outage_after(self, t0: float) -> float | None:
         """Seconds from the last success before the first failure after t0 to the next
         success: the gap a client saw. None if it never came back; 0.0 if no failure."""
-        samples = self.snapshot()
-        last_ok: float | None = None
-        failing = False
-        for s in samples:
-            if s.t < t0:
-                if s.ok:
-                    last_ok = s.t
-                continue
-            if not s.ok:
-                failing = True
-            elif failing:
-                return s.t - (last_ok if last_ok is not None else t0)
-            else:
-                last_ok = s.t
-        return None if failing else 0.0
+        return outage_after(self.snapshot(), t0)
