@@ -73,7 +73,7 @@ def vigil_run(cib: Path) -> tuple[list[str], list[str]]:
         changes[key] = (*changes.get(key, ()), value)
     state = what_if(imported.config, imported.state, **changes)
     transition = schedule(imported.config, state)
-    after = apply_transition(state, transition)
+    after = apply_transition(state, transition, imported.config)
     return (summarize(imported.config, state, transition),
             status_lines(imported.config, after))
 

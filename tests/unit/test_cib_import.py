@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from vigil.model.cib import CibError, import_cib_text
@@ -88,10 +90,14 @@ def test_not_a_cib() -> None:
 
 
 def test_state_file_round_trip() -> None:
-    from vigil.model.cib.state_file import state_from_doc, state_to_doc
+    from vigil.model.cib.state_file import state_from_doc, state_to_doc, state_to_json
 
     state = import_cib_text(CIB, "cib.xml", now=5.0).state
     assert state_from_doc(state_to_doc(state)) == state
+    text = state_to_json(state)  # what `vigil import cib --state` writes
+    assert json.loads(text) == state_to_doc(state)
+    assert state_from_doc(json.loads(text)) == state
+    assert '\n  {"node": "n2", "resource": "g1"' in text  # one entry per line
     with pytest.raises(ValueError, match="not a vigil state file"):
         state_from_doc({"nodes": {"n1": {}}}, "s.json")
 
@@ -126,3 +132,77 @@ def test_legacy_master_slave_names() -> None:
     assert (order.first_action, order.then_action, order.kind) == ("promote", "start",
                                                                    "Mandatory")
     assert any("redis_REPL_INFO" in n.path for n in imported.notes)
+
+
+def _op(rid: str, task: str, call: int, rc: int, interval: int = 0, expected: int = 0) -> str:
+    return (f'<lrm_rsc_op id="{rid}-{call}" operation="{task}" call-id="{call}" rc-code="{rc}" '
+            f'op-status="0" interval="{interval}" transition-key="{call}:1:{expected}:x"/>')
+
+
+def _history_cib(resources: str, history: str) -> str:
+    return f"""<cib><configuration><crm_config><cluster_property_set id="o">
+<nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+<resources>{resources}</resources><constraints/></configuration><status>
+<node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">
+<lrm id="1"><lrm_resources>{history}</lrm_resources></lrm>
+<transient_attributes id="1"><instance_attributes id="t1">
+<nvpair id="t1a" name="fail-count-u:1#monitor_10000" value="2"/>
+</instance_attributes></transient_attributes></node_state></status></cib>"""
+
+
+def test_history_of_clone_instances_unmanaged_and_promoted_failures() -> None:
+    resources = (
+        '<clone id="u-clone"><meta_attributes id="um"><nvpair id="um1" '
+        'name="globally-unique" value="true"/></meta_attributes>'
+        '<primitive id="u" class="ocf" provider="heartbeat" type="Dummy"/></clone>'
+        '<clone id="a-clone"><primitive id="a" class="ocf" provider="heartbeat" '
+        'type="Dummy"/></clone>'
+        '<primitive id="off" class="ocf" provider="heartbeat" type="Dummy">'
+        '<meta_attributes id="om"><nvpair id="om1" name="is-managed" value="false"/>'
+        '</meta_attributes></primitive>'
+        '<clone id="db-clone"><meta_attributes id="dm"><nvpair id="dm1" name="promotable" '
+        'value="true"/></meta_attributes>'
+        '<primitive id="db" class="ocf" provider="pacemaker" type="Stateful"/></clone>')
+    history = "".join(
+        f'<lrm_resource id="{rid}" class="ocf" provider="heartbeat" type="Dummy">{ops}'
+        "</lrm_resource>" for rid, ops in (
+            ("u:1", _op("u:1", "start", 2, 0)),
+            ("a:0", _op("a:0", "start", 3, 0)),  # an old-style anonymous instance name
+            ("off", _op("off", "start", 4, 0) + _op("off", "monitor", 5, 7, 10000)),
+            ("db", _op("db", "start", 6, 0) + _op("db", "promote", 7, 0)
+             + _op("db", "monitor", 8, 1, 9000, expected=8)),
+        ))
+    imported = import_cib_text(_history_cib(resources, history))
+    st = imported.state
+    assert st.resources[("n1", "u:1")].state is RscState.STARTED  # unique: per instance
+    assert st.failures[("n1", "u:1")].count == 2
+    assert st.resources[("n1", "a")].state is RscState.STARTED  # anonymous: the primitive
+    # Pacemaker: a monitor finding an unmanaged resource not running means stopped.
+    assert st.resources[("n1", "off")].state is RscState.STOPPED
+    db = st.resources[("n1", "db")]
+    assert db.state is RscState.FAILED and db.promoted  # failed while promoted: rc 9
+    assert not imported.notes[1:]
+
+
+def test_promoted_monitor_timeout_and_on_fail() -> None:
+    def db(ops: str) -> str:
+        return ('<clone id="db-clone"><meta_attributes id="dm"><nvpair id="dm1" '
+                'name="promotable" value="true"/></meta_attributes><primitive id="db" '
+                f'class="ocf" provider="pacemaker" type="Stateful"><operations>{ops}'
+                "</operations></primitive></clone>")
+
+    imported = import_cib_text(_history_cib(db(
+        '<op id="dbp" name="monitor" interval="9s" role="Promoted" timeout="30s" '
+        'on-fail="demote"/>'), ""))
+    assert load_config_text(imported.yaml) == imported.config
+    ops = imported.config.resource("db").ops
+    assert (ops.monitor_promoted_interval, ops.monitor_promoted_timeout) == (9.0, 30.0)
+    assert ops.on_fail_for("monitor_promoted", False) == "demote"
+    # Pacemaker's Promoted monitor does not inherit the plain monitor's on-fail.
+    imported = import_cib_text(_history_cib(db(
+        '<op id="dbm" name="monitor" interval="10s" role="Unpromoted" on-fail="stop"/>'
+        '<op id="dbp" name="monitor" interval="9s" role="Promoted"/>'), ""))
+    ops = imported.config.resource("db").ops
+    assert ops.on_fail_for("monitor", False) == "stop"
+    assert ops.on_fail_for("monitor_promoted", False) == "restart"

@@ -28,7 +28,7 @@ resources:
     agent: ocf:pacemaker:Stateful
     operations:
       monitor: {interval: 10s, on_fail: restart}
-      monitor_promoted: {interval: 11s}
+      monitor_promoted: {interval: 11s, timeout: 40s, on_fail: demote}
       promote: {timeout: 30s, on_fail: demote}
       stop: {on_fail: block}
     meta: {priority: 5, is_managed: false, multiple_active: stop_only}
@@ -74,7 +74,10 @@ constraints:
     db = cfg.resource("db")
     assert db.utilization == {"cpu": 2}
     assert db.ops.monitor_promoted_interval == 11 and db.ops.promote_timeout == 30
-    assert dict(db.ops.on_fail) == {"monitor": "restart", "promote": "demote", "stop": "block"}
+    assert db.ops.monitor_promoted_timeout == 40
+    assert dict(db.ops.on_fail) == {"monitor": "restart", "monitor_promoted": "demote",
+                                    "promote": "demote", "stop": "block"}
+    assert db.ops.on_fail_for("monitor_promoted", fencing=True) == "demote"
     assert db.ops.on_fail_for("start", fencing=True) == "restart"
     assert db.meta.priority == 5 and not db.meta.is_managed
     assert db.meta.multiple_active == "stop_only"

@@ -3,6 +3,7 @@ agents get, and the promoted role's monitor (pure parts; agents run in integrati
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -54,5 +55,11 @@ def test_promoted_monitor_interval_and_unique_instances(tmp_path: Path) -> None:
     assert ex.monitor_interval(CFG.resources[0]) == 11  # default: monitor + 1 s
     ex.promoted["solo"] = True
     assert ex.monitor_interval(solo) == 3
+    # The promoted monitor's own timeout, when set; else the monitor's.
+    assert ex.op_timeout(solo, "monitor") == 20
+    timed = replace(solo, ops=replace(solo.ops, monitor_promoted_timeout=7.0))
+    assert ex.op_timeout(timed, "monitor") == 7.0
+    ex.promoted["solo"] = False
+    assert ex.op_timeout(timed, "monitor") == 20 and ex.op_timeout(timed, "start") == 20
     ex.local["w:1"] = RscState.STARTED
     assert [r.id for r in ex.resources(CFG)][-1] == "w:1"

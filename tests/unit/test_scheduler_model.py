@@ -328,15 +328,40 @@ CASES = [
         {"db:0": "the promoted instance must run with fs"},
     ),
     Case(
-        "promotable: on_fail demote: a failed promoted monitor demotes, no restart",
+        # Pacemaker's documentation: on-fail=demote does not change how promotion is
+        # decided; crm_simulate prints "Re-promote db:0 ( Promoted node1 )".
+        "promotable: on_fail demote: a failed promoted monitor demotes, promoted again "
+        "in place when still the best",
         yconf("n1 n2", "resources:\n  - {id: db, agent: ocf:pacemaker:Stateful,"
               " operations: {monitor: {on_fail: demote}}}\n"
               "clones:\n  - {id: db-clone, resource: db, promotable: true}\n"),
         ystate("n1 n2", {"db@n1": "failed-promoted", "db@n2": "started"},
                [fail("n1", "db")], attrs={"n1": {"master-db": "10"}, "n2": {"master-db": "5"}}),
+        ["1 demote db:0@n1", "2 promote db:0@n1 after 1"],
+        {"db:0": "n1 Promoted", "db:1": "n2 Unpromoted"},
+        {"1": "on_fail demote"},
+    ),
+    Case(
+        "promotable: monitor_promoted on_fail demote: demote, promote where the score is best",
+        yconf("n1 n2", "resources:\n  - {id: db, agent: ocf:pacemaker:Stateful,"
+              " operations: {monitor_promoted: {interval: 9s, on_fail: demote}}}\n"
+              "clones:\n  - {id: db-clone, resource: db, promotable: true}\n"),
+        ystate("n1 n2", {"db@n1": "failed-promoted", "db@n2": "started"},
+               [fail("n1", "db")], attrs={"n1": {"master-db": "1"}, "n2": {"master-db": "5"}}),
         ["1 demote db:0@n1", "2 promote db:1@n2 after 1"],
         {"db:0": "n1 Unpromoted", "db:1": "n2 Promoted"},
-        {"db:0": "on_fail demote"},
+        {"1": "on_fail demote"},
+    ),
+    Case(
+        "promotable: monitor_promoted without on_fail takes the monitor's (restart)",
+        yconf("n1 n2", "resources:\n  - {id: db, agent: ocf:pacemaker:Stateful,"
+              " operations: {monitor_promoted: {interval: 9s}}}\n"
+              "clones:\n  - {id: db-clone, resource: db, promotable: true}\n"),
+        ystate("n1 n2", {"db@n1": "failed-promoted", "db@n2": "started"},
+               [fail("n1", "db")], attrs={"n1": {"master-db": "10"}, "n2": {"master-db": "5"}}),
+        ["1 demote db:0@n1", "2 stop db:0@n1 after 1", "3 start db:0@n1 after 2",
+         "4 promote db:0@n1 after 1,3"],
+        {"db:0": "n1 Promoted", "db:1": "n2 Unpromoted"},
     ),
     Case(
         "clone meta applies to its instances (stickiness keeps them in place)",
@@ -569,6 +594,66 @@ CASES = [
         ["1 start b@n2"],
         {"a": "n1", "b": "n2"},
         {"a": "n1 is in maintenance"},
+    ),
+    # Tie-breaks and clone scores as crm_simulate (Debian 2.1.5) shows them; each case
+    # was run through crm_simulate as a CIB.
+    Case(
+        "ties: node name order (node1 < node10 < node2), not config order",
+        yconf("node2 node10 node1", "resources:\n" + dummy("a b c d")),
+        ystate("node2 node10 node1"),
+        ["1 start a@node1", "2 start b@node10", "3 start c@node2", "4 start d@node1"],
+        {"a": "node1", "b": "node10", "c": "node2", "d": "node1"},
+    ),
+    Case(
+        "ties: stickiness 0 on equal scores moves to the less loaded node",
+        yconf("n1 n2", "resources:\n  - {id: a, agent: ocf:heartbeat:Dummy, meta: "
+              "{stickiness: 0}}\n  - {id: b, agent: ocf:heartbeat:Dummy, meta: "
+              "{stickiness: 0}}\n"),
+        ystate("n1 n2", {"a@n1": "started", "b@n1": "started"}),
+        ["1 stop b@n1", "2 start b@n2 after 1"],
+        {"a": "n1", "b": "n2"},
+    ),
+    Case(
+        "ties: on a positive score it keeps its node whatever the load",
+        yconf("n1 n2", "resources:\n  - {id: a, agent: ocf:heartbeat:Dummy, meta: "
+              "{stickiness: 0}}\n  - {id: b, agent: ocf:heartbeat:Dummy, meta: "
+              "{stickiness: 0}}\nconstraints:\n  location:\n"
+              "    - {resource: b, node: n1, score: 50}\n"
+              "    - {resource: b, node: n2, score: 50}\n"),
+        ystate("n1 n2", {"a@n1": "started", "b@n1": "started"}),
+        [],
+        {"a": "n1", "b": "n1"},
+    ),
+    Case(
+        "clone: a negative clone score bans its instances there despite stickiness",
+        yconf("n1 n2 n3", CLONE.replace("resource: ping}",
+                                        "resource: ping, meta: {stickiness: 100}}")
+              + "constraints:\n  location:\n    - {resource: ping-clone, node: n1,"
+              " score: -8}\n"),
+        ystate("n1 n2 n3", {"ping@n1": "started", "ping@n2": "started"}),
+        ["1 stop ping:0@n1", "2 start ping:0@n3 after 1"],
+        {"ping:0": "n3", "ping:1": "n2", "ping:2": None},
+    ),
+    Case(
+        "promotable: the clone's locations (role Unpromoted too) count for promotion",
+        yconf("n1 n2 n3", STATEFUL.replace("promotable: true}", "promotable: true, "
+                                           "clone_max: 2}")
+              + "constraints:\n  location:\n    - {resource: db-clone, role: Unpromoted,"
+              " node: n3, score: 100}\n"),
+        ystate("n1 n2 n3", attrs={"n1": {"master-db": "10"}, "n2": {"master-db": "5"},
+                                  "n3": {"master-db": "1"}}),
+        ["1 start db:0@n3", "2 start db:1@n1", "3 promote db:0@n3 after 1"],
+        {"db:0": "n3 Promoted", "db:1": "n1 Unpromoted"},
+    ),
+    Case(
+        "clone: a resource colocated with the clone pulls its instances to its node",
+        yconf("n1 n2 n3", CLONE.replace("resource: ping}", "resource: ping, clone_max: 2}")
+              .replace("clones:", dummy("x") + "clones:")
+              + "constraints:\n  location:\n    - {resource: x, node: n3, score: 100}\n"
+              "  colocation:\n    - {resource: x, with: ping-clone, score: INFINITY}\n"),
+        ystate("n1 n2 n3"),
+        ["1 start ping:0@n3", "2 start ping:1@n1", "3 start x@n3"],
+        {"ping:0": "n3", "ping:1": "n1", "x": "n3"},
     ),
 ]
 

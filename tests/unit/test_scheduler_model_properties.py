@@ -51,12 +51,13 @@ RUN_IDS = ["p1", "p2", "g1", "g2", "c", "db"]
 
 
 @st.composite
-def clusters(draw: st.DrawFn, acyclic: bool = True) -> tuple[ClusterConfig, ClusterState]:
+def clusters(draw: st.DrawFn, acyclic: bool = True,
+             min_stickiness: int = 0) -> tuple[ClusterConfig, ClusterState]:
     node_names = [f"n{i}" for i in range(1, draw(st.integers(1, 4)) + 1)]
 
     def meta() -> ResourceMeta:
         return ResourceMeta(
-            stickiness=draw(st.sampled_from([0, 1, 100])),
+            stickiness=draw(st.sampled_from([min_stickiness, 1, 100])),
             migration_threshold=draw(st.sampled_from([1, 3, INF])),
             target_role=draw(st.sampled_from(["Started"] * 4 + ["Stopped"])),
             explicit=frozenset({"stickiness", "migration_threshold", "target_role"}),
@@ -233,8 +234,12 @@ def test_action_graph_is_acyclic_and_ordered(cs: tuple[ClusterConfig, ClusterSta
 
 
 @settings(max_examples=300, deadline=None)
-@given(clusters(acyclic=True))
+@given(clusters(acyclic=True, min_stickiness=1))
 def test_applying_the_transition_converges(cs: tuple[ClusterConfig, ClusterState]) -> None:
+    """With stickiness >= 1 (vigil's default). With stickiness 0 a resource does not
+    prefer where it runs, so, as in Pacemaker (crm_simulate moves it too), it may move to
+    a less loaded node once the preferences that placed it change (a dependent whose
+    stickiness pulled it stopped)."""
     config, state = cs
     t = schedule(config, state)
     after = apply(t, state)

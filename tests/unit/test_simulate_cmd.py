@@ -33,7 +33,9 @@ def test_import_then_simulate_a_what_if(tmp_path: Path) -> None:
     out = result.stdout
     assert "Current cluster status:" in out and "Revised Cluster Status:" in out
     summary = out.split("Transition Summary:\n")[1].split("\n\n")[0].splitlines()
-    assert summary == ["  * Recover    a       ( node1 )"]
+    # crm_simulate's answer for the same what-ifs (tests/fidelity/cases/recover-in-place-tie).
+    assert summary == ["  * Recover    a       (          node1 )",
+                       "  * Move       b       ( node1 -> node2 )"]
 
 
 def test_bad_what_if_names_the_problem(tmp_path: Path) -> None:

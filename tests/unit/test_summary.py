@@ -75,3 +75,38 @@ def test_promote_demote_and_instance_names() -> None:
 def test_details_are_at_least_five_wide() -> None:
     # crm_simulate with nodes n1/n2: "(    n2 )".
     assert format_summary([], [Change("Start", "a", "n2")]) == ["  * Start      a       (    n2 )"]
+
+
+def test_fence_for_a_failed_operation_uses_crm_simulates_reason() -> None:
+    # The scheduler explains "stop of svc failed on n1"; crm_simulate prints
+    # "svc failed there" for any failed operation whose on-fail is fence.
+    imported = import_cib_text(CIB)
+    transition = Transition(actions=(), fence=(
+        ("n1", "stop of a failed on n1"),
+        ("n2", "monitor of b:1 failed on n2 (on_fail fence)"),
+    ))
+    assert summarize(imported.config, imported.state, transition) == [
+        "  * Fence (reboot) n1 'a failed there'",
+        "  * Fence (reboot) n2 'b:1 failed there'",
+    ]
+
+
+def test_demote_and_promote_in_place_is_a_re_promote() -> None:
+    # What crm_simulate prints for on-fail=demote of the Promoted monitor.
+    imported = import_cib_text(CIB)
+    transition = Transition(actions=(
+        _action(1, "demote", "n1", "a", "a:0"),
+        _action(2, "promote", "n1", "a", "a:0"),
+    ))
+    assert summarize(imported.config, imported.state, transition) == [
+        "  * Re-promote   a:0     ( Promoted n1 )",
+    ]
+
+
+def test_stopped_on_several_nodes_is_a_line_per_node() -> None:
+    imported = import_cib_text(CIB)
+    transition = Transition(actions=(_action(1, "stop", "n1", "a"), _action(2, "stop", "n2", "a")))
+    assert summarize(imported.config, imported.state, transition) == [
+        "  * Stop       a       (    n1 )  due to node availability",
+        "  * Stop       a       (    n2 )  due to node availability",
+    ]

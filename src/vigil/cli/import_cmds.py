@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import click
 
 from vigil.model.cib import CibError, import_cib_file
-from vigil.model.cib.state_file import state_to_doc
+from vigil.model.cib.state_file import state_to_json
 from vigil.model.load import ConfigInvalid
 
 
@@ -50,7 +49,7 @@ def import_cib(cib_file: str, output: str | None, state_file: str | None) -> Non
     else:
         click.echo(imported.yaml, nl=False)
     if state_file:
-        Path(state_file).write_text(json.dumps(state_to_doc(imported.state), indent=1) + "\n")
+        Path(state_file).write_text(state_to_json(imported.state))
         click.echo(f"wrote {state_file}", err=True)
     if imported.notes:
         click.echo(f"{len(imported.notes)} thing(s) in {cib_file} not imported as they are:",

@@ -96,7 +96,7 @@ def simulate(ctx: click.Context, cib_file: str | None, state_file: str | None,
     if not only_summary:
         click.echo("")
         click.echo("Revised Cluster Status:")
-        click.echo("\n".join(status_lines(config, apply_transition(state, transition))))
+        click.echo("\n".join(status_lines(config, apply_transition(state, transition, config))))
 
 
 def _source(ctx: click.Context, cib_file: str | None,

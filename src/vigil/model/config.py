@@ -181,14 +181,18 @@ class Operations:
     """Recurring monitor of an instance in the Promoted role (0: same as monitor_interval
     plus 1 s, since OCF agents tell the two monitors apart by their interval)."""
     on_fail: Mapping[str, OnFail] = field(default_factory=dict)
-    """Operation (start, stop, monitor, promote, demote) -> what to do when it fails;
-    missing: Pacemaker's default (stop: fence if fencing is configured, else block;
-    the others: restart)."""
+    """Operation (start, stop, monitor, monitor_promoted, promote, demote) -> what to do
+    when it fails; missing: Pacemaker's default (stop: fence if fencing is configured,
+    else block; monitor_promoted: the monitor's; the others: restart)."""
+    monitor_promoted_timeout: float = 0.0
+    """Timeout of the Promoted-role monitor (0: monitor_timeout)."""
 
     def on_fail_for(self, op: str, fencing: bool) -> OnFail:
         op = "monitor" if op == "probe" else op
         if op in self.on_fail:
             return self.on_fail[op]
+        if op == "monitor_promoted":
+            return self.on_fail_for("monitor", fencing)
         if op == "stop":
             return "fence" if fencing else "block"
         return "restart"

@@ -110,13 +110,14 @@ def _read_operations(rm: _Map, t: Timings) -> Operations:
     start = _section(m, "start", keys, "start: {timeout: 20s}")
     stop = _section(m, "stop", keys, "stop: {timeout: 20s}")
     monitor = _section(m, "monitor", ("interval", *keys), "monitor: {interval: 10s}")
-    promoted = _section(m, "monitor_promoted", ("interval",), "monitor_promoted: {interval: 11s}")
+    promoted = _section(m, "monitor_promoted", ("interval", *keys),
+                        "monitor_promoted: {interval: 11s}")
     promote = _section(m, "promote", keys, "promote: {timeout: 20s}")
     demote = _section(m, "demote", keys, "demote: {timeout: 20s}")
     notify = _section(m, "notify", ("timeout",), "notify: {timeout: 20s}")
     on_fail = {}
     for op, om in (("start", start), ("stop", stop), ("monitor", monitor),
-                   ("promote", promote), ("demote", demote)):
+                   ("monitor_promoted", promoted), ("promote", promote), ("demote", demote)):
         value = om.get("on_fail", _choice(*_ON_FAIL), None)
         if value is not None:
             on_fail[op] = value
@@ -131,6 +132,7 @@ def _read_operations(rm: _Map, t: Timings) -> Operations:
         notify_timeout=notify.get("timeout", _positive, default.notify_timeout),
         monitor_promoted_interval=promoted.get("interval", _monitor_interval, 0.0),
         on_fail=on_fail,  # type: ignore[arg-type]
+        monitor_promoted_timeout=promoted.get("timeout", _positive, 0.0),
     )
 
 

@@ -83,10 +83,7 @@ class Executor:
         return cached[1]
 
     async def run_op(self, rsc: Resource, op: str) -> OpResult:
-        ops = rsc.ops
-        timeout = {"start": ops.start_timeout, "stop": ops.stop_timeout,
-                   "promote": ops.promote_timeout, "demote": ops.demote_timeout,
-                   "notify": ops.notify_timeout}.get(op, ops.monitor_timeout)
+        timeout = self.op_timeout(rsc, op)
         interval = self.monitor_interval(rsc) if op == "monitor" else 0.0
         agent_op = "monitor" if op == "probe" else op
         try:
@@ -95,6 +92,14 @@ class Executor:
             return OpResult(agent_op, OcfRc.ERR_CONFIGURED, str(e))
         finally:
             self.attributes.publish_soon()
+
+    def op_timeout(self, rsc: Resource, op: str) -> float:
+        ops = rsc.ops
+        if op == "monitor" and self.promoted.get(rsc.id) and ops.monitor_promoted_timeout:
+            return ops.monitor_promoted_timeout
+        return {"start": ops.start_timeout, "stop": ops.stop_timeout,
+                "promote": ops.promote_timeout, "demote": ops.demote_timeout,
+                "notify": ops.notify_timeout}.get(op, ops.monitor_timeout)
 
     def monitor_interval(self, rsc: Resource) -> float:
         """The recurring monitor's interval in the resource's current role."""

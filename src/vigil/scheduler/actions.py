@@ -162,6 +162,12 @@ def _role_actions(inp: Inputs, decision: Decision, plan: _Plan, started: bool) -
     if inst.clone is None or not inst.clone.promotable:
         return
     promoted_now = target in inp.views[rid].promoted and not started
+    if promoted_now and (rid, target) in inp.promotion_bans:
+        # Its Promoted monitor failed with on_fail demote: demote it, and promote it
+        # again in place when it is still the best choice.
+        plan.add("demote", rid, target, f"{rid}: demoting on {target} after its promoted "
+                 "monitor failed (on_fail demote)")
+        promoted_now = False
     if decision.promoted and not promoted_now:
         plan.add("promote", rid, target, f"{rid}: promoting on {target}; {decision.role_cause}")
     elif promoted_now and not decision.promoted:

@@ -66,7 +66,8 @@ class ResourceView:
     held: tuple[str, ...] = ()
     """Online nodes where its stop failed: it stays there (and counts as their load)."""
     no_promotion: tuple[str, ...] = ()
-    """Nodes where it must not be promoted: a failure there with on_fail demote."""
+    """Nodes where its promoted copy failed with on_fail demote: it is demoted there
+    first, and promoted again if it is still the best choice."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ class Inputs:
     orders_by_then: Mapping[str, tuple[Order, ...]] = field(default_factory=dict)
     fence: tuple[tuple[str, str], ...] = ()
     promotion_bans: frozenset[tuple[str, str]] = frozenset()
-    """(instance, node): on_fail demote after a failure there."""
+    """(instance, node): its promoted copy failed there with on_fail demote (demote
+    first; see ResourceView.no_promotion)."""
     failures: Mapping[str, tuple[tuple[str, FailCount], ...]] = field(default_factory=dict)
     """Run id -> (node, fail count) in config node order."""
 
@@ -292,6 +294,9 @@ def _view(
         if st is RscState.FAILED or fc is not None:
             op = (status.last_op if status and st is RscState.FAILED else "") or (
                 fc.op if fc else "monitor")
+            if op == "monitor" and st is RscState.FAILED and status is not None \
+                    and status.promoted:
+                op = "monitor_promoted"  # the Promoted-role monitor has its own on_fail
             policy = _on_fail(config, inst, op)
             if st is RscState.FAILED and policy == "ignore":
                 st = RscState.STARTED
@@ -306,12 +311,14 @@ def _view(
                 if blocked is None:
                     blocked = f"waiting for {name} to be fenced after its {op} failure"
                 continue
-            elif policy == "demote" and inst.clone is not None and inst.clone.promotable:
-                # Demote rather than recover, and do not promote it there again while
-                # the failure counts (no flip-flop back to the node that failed).
-                demote_bans.append(name)
-                if st is RscState.FAILED:
-                    st = RscState.STARTED
+            elif policy == "demote" and inst.clone is not None and inst.clone.promotable \
+                    and st is RscState.FAILED:
+                # Demote rather than recover. As Pacemaker documents, this does not
+                # change how promotion is decided: if the node still has the best
+                # promotion score it is promoted again there (demote, then promote).
+                if status is not None and status.promoted:
+                    demote_bans.append(name)
+                st = RscState.STARTED
         if name in maintenance_nodes and st in _POSSIBLY_ACTIVE and frozen is None:
             frozen = f"left alone: {name} is in maintenance"
         if st in _RUNNING:

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 
 from vigil.model.config import INFINITY
 from vigil.scheduler.inputs import Coloc, Inputs
-from vigil.scheduler.scores import ScoreSheet, clamp, live_failure, threshold_reached
+from vigil.scheduler.scores import (
+    Contribution,
+    ScoreSheet,
+    add_scores,
+    clamp,
+    live_failure,
+    threshold_reached,
+)
 
 PlacedNodes = Mapping[str, str | None]
 
@@ -35,6 +42,16 @@ def base_scores(inp: Inputs, iid: str) -> ScoreSheet:
         sheet.restrict(enabled, "no location enables this node (opt-in cluster)")
     for loc in locs:
         sheet.add(loc.node, loc.score, loc.why)
+    if inst.clone is not None and locs:
+        # As in Pacemaker, a clone's instances may not run where the clone's own
+        # score is negative, whatever they add to it (stickiness, promotion score).
+        clone_level: dict[str, int] = {}
+        for loc in locs:
+            clone_level[loc.node] = add_scores(clone_level.get(loc.node, 0), loc.score)
+        for node, score in clone_level.items():
+            if -INFINITY < score < 0:
+                sheet.add(node, -INFINITY, f"{inst.clone.id} scores {score} on {node}: "
+                          "its instances cannot run there")
     view = inp.views[iid]
     if inst.clone is not None and inst.clone.promotable:
         # As in Pacemaker, the agent's promotion scores also steer where instances go:
@@ -84,6 +101,11 @@ def pull(inp: Inputs, iid: str, sheet: ScoreSheet, placed: PlacedNodes, cache: B
     while stack:
         target, factor, via, seen = stack.pop(0)
         for c in inp.colocated_with.get(target, ()):
+            if target == iid and _with_whole_clone(inp, c, iid):
+                if c.dependents[0] not in placed and runnable.get(c.dependents[0], True):
+                    for node, score, why in clone_pull(inp, c, cache.get(c.dependents[0])):
+                        sheet.add(node, score, why)
+                continue
             if c.score == 0 or len(c.dependents) != 1 or _live_count(inp, c.targets) != 1:
                 continue
             dep = c.dependents[0]
@@ -101,11 +123,17 @@ def pull(inp: Inputs, iid: str, sheet: ScoreSheet, placed: PlacedNodes, cache: B
             # Scaled as crm_simulate shows: with a colocation of 20, the dependent's
             # ban (-INFINITY) counts -20 for its target; only a mandatory one carries
             # the ban itself.
+            per_node: dict[str, list[Contribution]] = {}
             for node, part in dep_sheet.own_parts():
-                infinite = part.score <= -INFINITY or part.score >= INFINITY
-                if infinite and f < 0:
-                    continue  # avoiding it: its bans and musts are not ours to invert
-                sheet.add(node, clamp(int(part.score * f)), f"{label}: {part.why}")
+                per_node.setdefault(node, []).append(part)
+            for node, parts in per_node.items():
+                total = 0
+                for part in parts:
+                    total = add_scores(total, part.score)
+                if f < 0 and (total < 0 or total >= INFINITY):
+                    continue  # avoiding it: its bans, musts and dislikes are not inverted
+                why = " + ".join(part.why for part in parts)
+                sheet.add(node, scaled(total, f), f"{label}: {why}")
             for allowed, why in dep_sheet.restrictions() if f > 0 else ():
                 if f >= 1:
                     sheet.restrict(allowed, f"{label}: {why}")
@@ -117,6 +145,45 @@ def pull(inp: Inputs, iid: str, sheet: ScoreSheet, placed: PlacedNodes, cache: B
                 sheet.restore(before)
                 continue
             stack.append((dep, f, path, seen | {dep}))
+
+
+def _with_whole_clone(inp: Inputs, c: Coloc, iid: str) -> bool:
+    """`c` colocates one resource with the whole clone that `iid` is an instance of."""
+    clone = inp.instance(iid).clone
+    return (clone is not None and len(c.dependents) == 1 and c.score > 0
+            and c.targets == inp.layout.heads.get(clone.id))
+
+
+def clone_pull(inp: Inputs, c: Coloc, dep_sheet: ScoreSheet) -> list[tuple[str, int, str]]:
+    """What a resource colocated with a whole clone adds to the clone's node scores (so
+    to every instance, and to promotion), as crm_simulate shows: its positive node
+    totals scaled by score/INFINITY. Its bans and dislikes are not carried (the clone
+    may run where the dependent may not; the dependent then picks among the others)."""
+    dep = c.dependents[0]
+    factor = c.score / INFINITY
+    per_node: dict[str, list[Contribution]] = {}
+    for node, part in dep_sheet.own_parts():
+        per_node.setdefault(node, []).append(part)
+    out = []
+    for node, parts in per_node.items():
+        total = 0
+        for part in parts:
+            total = add_scores(total, part.score)
+        value = scaled(total, factor) if total > 0 else 0
+        if value > 0:
+            why = " + ".join(part.why for part in parts)
+            out.append((node, value, f"with {dep} ({_coloc_name(c)}): {why}"))
+    return out
+
+
+def scaled(score: int, factor: float) -> int:
+    """A dependent's node score as its colocation target sees it: the node's total
+    times score/INFINITY, truncated (as crm_simulate shows). Pacemaker counts a non-zero
+    total that truncates to 0 as 1 (-1 for an anti-colocation); vigil counts 0, since
+    otherwise a dependent's stickiness, which appears only once it runs, would move its
+    target in the next transition (crm_simulate does: no convergence). See
+    docs/pacemaker.md."""
+    return clamp(int(score * factor))
 
 
 def _live_count(inp: Inputs, targets: tuple[str, ...]) -> int:

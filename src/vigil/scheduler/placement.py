@@ -167,6 +167,7 @@ class _Round:
             if not view.active:
                 return (1, 0, n)
             sheet = self.cache.get(head).copy()
+            pull(inp, head, sheet, self.placed, self.cache, self.runnable)
             apply_colocations(inp, head, self.placed, self.promoted, sheet)
             return (0, -sheet.score(view.active[0]), n)
 

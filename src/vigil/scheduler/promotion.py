@@ -2,7 +2,9 @@
 
 Once every instance of the clone is placed, each placed instance gets a promotion
 score on its node: the agent's own (node attribute `master-<resource>`, set with
-crm_master / crm_attribute --promotion), plus locations with `role: Promoted`, plus
+crm_master / crm_attribute --promotion), plus the clone's locations (of any role:
+those without one, or `Started`/`Unpromoted`, count as crm_simulate shows), plus
+locations with `role: Promoted`, plus
 colocations of the Promoted role with something already placed, plus the preferences
 of what is colocated with the Promoted role (so a VIP that must follow the primary
 pulls the promotion towards where the VIP may run). The best `promoted_max`
@@ -50,13 +52,20 @@ def promotion_scores(
             continue
         total = max(-INFINITY, min(INFINITY, agent))
         parts = [f"{format_score(agent)}: the agent's promotion score on {node}"]
+        # As crm_simulate shows, the clone's own node scores (its locations of any
+        # role but Promoted) count for promotion too.
+        for loc in inp.locations.get(d.resource, ()):
+            if loc.node == node:
+                total = add_scores(total, loc.score)
+                parts.append(f"{format_score(loc.score)}: {loc.why}")
+        for node_, score, why in _clone_pulls(inp, d.resource):
+            if node_ == node:
+                total = add_scores(total, score)
+                parts.append(f"{format_score(score)}: {why}")
         for loc in locs:
             if loc.node == node:
                 total = add_scores(total, loc.score)
                 parts.append(f"{format_score(loc.score)}: {loc.why} (role Promoted)")
-        if (d.resource, node) in inp.promotion_bans:
-            total = -INFINITY
-            parts.append(f"-INFINITY: its promoted role failed on {node} (on_fail demote)")
         out[d.resource] = (total, parts)
     for c in inp.promotion_colocations:
         if c.clone != clone_id:
@@ -76,6 +85,19 @@ def promotion_scores(
                                 [*parts, f"{c.score}: colocation {c.id} with {c.target}"])
         else:
             _pull_dependents(inp, c.targets, c.score, c.id, out, placed)
+    return out
+
+
+def _clone_pulls(inp: Inputs, iid: str) -> list[tuple[str, int, str]]:
+    """The clone's node scores from resources colocated with the whole clone."""
+    from vigil.scheduler.node_scores import _with_whole_clone, base_scores, clone_pull
+
+    out: list[tuple[str, int, str]] = []
+    for c in inp.colocated_with.get(iid, ()):
+        if _with_whole_clone(inp, c, iid) and c.with_role is None:
+            dep = c.dependents[0]
+            if dep not in inp.role_stopped and inp.views[dep].blocked is None:
+                out.extend(clone_pull(inp, c, base_scores(inp, dep)))
     return out
 
 
@@ -121,7 +143,7 @@ def choose_promoted(
         if d.node is None or d.resource not in scores:
             continue
         total, _ = scores[d.resource]
-        now = d.node in view.promoted
+        now = d.node in view.promoted and (d.resource, d.node) not in inp.promotion_bans
         ranked.append((-total, not now, inp.node_index[d.node], d.resource))
     ranked.sort()
     chosen: set[str] = set()

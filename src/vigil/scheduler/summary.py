@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from vigil.model.config import ClusterConfig, Operations
+from vigil.model.config import INFINITY, ClusterConfig, Operations, Resource, ResourceMeta
 from vigil.model.state import ClusterState, Membership, NodeState, ResourceStatus, RscState
 from vigil.model.transition import Action, Transition
 
@@ -100,7 +100,15 @@ def transition_changes(
                                            _instance_no(n), where.get(base[n], (0, 0))[1], n))
     changes: list[Change] = []
     for name in order:
-        change = _change(config, state, base[name], name, by_name[name], starting)
+        acts = by_name[name]
+        stop_nodes = list(dict.fromkeys(a.node for a in acts if a.op == "stop"))
+        if len(stop_nodes) > 1 and all(a.op == "stop" for a in acts):
+            # Active on several nodes and stopped on each: crm_simulate prints a line
+            # per node.
+            changes += [Change("Stop", name, n, _stop_reason(config, base[name], acts))
+                        for n in stop_nodes]
+            continue
+        change = _change(config, state, base[name], name, acts, starting)
         if change is not None:
             changes.append(change)
     return fences, changes
@@ -142,7 +150,15 @@ def _instance_no(name: str) -> int:
     return int(number) if number.isdigit() else -1
 
 
+# The scheduler says "stop of svc failed on node1" (or "monitor of ... (on_fail fence)");
+# crm_simulate says "svc failed there" for any failed operation whose on-fail is fence.
+_OP_FAILED = re.compile(r"\w+ of (\S+) failed on \S+")
+
+
 def _fence_reason(reason: str) -> str:
+    m = _OP_FAILED.match(reason)
+    if m:
+        return f"{m.group(1)} failed there"
     return reason or "node is unclean"
 
 
@@ -160,6 +176,10 @@ def _change(
     stops = ops.get("stop", [])
     starts = ops.get("start", [])
     failed = {n for n in config.node_names if state.state_of(n, rid) is RscState.FAILED}
+    if ops.get("demote") and ops.get("demote") == ops.get("promote") and not stops \
+            and not starts:
+        # Demoted and promoted again in place (a failed promoted monitor, on_fail demote).
+        return Change("Re-promote", name, f"Promoted {ops['promote'][0]}")
     if "promote" in ops and not stops:
         node = ops["promote"][0]
         if starts:
@@ -168,7 +188,7 @@ def _change(
     if "demote" in ops and not starts:
         node = ops["demote"][0]
         if stops:
-            return Change("Stop", name, f"Promoted {node}")
+            return Change("Stop", name, f"Promoted {node}", _stop_reason(config, rid, actions))
         return Change("Demote", name, f"Promoted -> Unpromoted {node}")
     if starts:
         target = starts[0]
@@ -176,29 +196,45 @@ def _change(
             return Change("Start", name, target)
         if target in stops:
             if target in failed:
-                return Change("Recover", name, target)
+                # A promoted instance recovered in place is promoted again there.
+                role = "Promoted " if ops.get("promote") == [target] else ""
+                return Change("Recover", name, f"{role}{target}")
             reason = _restart_reason(config, rid, starting, actions)
             return Change("Restart", name, target, reason)
         source = stops[0]
         verb = "Recover" if source in failed else "Move"
         return Change(verb, name, f"{source} -> {target}")
     if stops:
-        return Change("Stop", name, stops[0], _stop_reason(actions))
+        return Change("Stop", name, stops[0], _stop_reason(config, rid, actions))
     return None
 
 
 # The scheduler's reasons name what forced a stop or restart; crm_simulate says it as
-# "due to unrunnable X start" and "due to required X start".
+# "due to required X start".
 _UNRUNNABLE = re.compile(r"needs (\S+) first, and \S+ will not run")
 _REQUIRED = re.compile(r"because (\S+) (?:starts|restarts|moves|recovers)(?: \(order (\S+)\))?")
 
 
-def _stop_reason(actions: Sequence[Action]) -> str:
+def _stop_reason(config: ClusterConfig, rid: str, actions: Sequence[Action]) -> str:
+    """Why a running resource stops: its `first` will not run ("required X start";
+    crm_simulate says "unrunnable X start" only of a start it cannot do, a blocked
+    action vigil does not list), or no node can take it."""
     for a in actions:
         m = _UNRUNNABLE.search(a.reason)
-        if m:
-            return f"unrunnable {m.group(1)} start"
+        if m and not _placed_with(config, rid, m.group(1)):
+            return f"required {m.group(1)} start"
     return "node availability"
+
+
+def _placed_with(config: ClusterConfig, rid: str, first: str) -> bool:
+    """`rid` must run where `first` runs (a later member of the same group, or an
+    INFINITY colocation): with `first` unable to run, Pacemaker finds no node for `rid`
+    and says "node availability" rather than naming the order."""
+    for g in config.groups:
+        if rid in g.members and first in g.members:
+            return g.members.index(first) < g.members.index(rid)
+    return any(c.resource == rid and c.with_resource == first and c.score >= INFINITY
+               for c in config.colocations)
 
 
 def _restart_reason(config: ClusterConfig, rid: str, starting: Iterable[str],
@@ -235,8 +271,11 @@ def status_lines(config: ClusterConfig, state: ClusterState) -> list[str]:
         if kind == "clone":
             lines += _clone_lines(config, state, tid, members)
         elif kind == "group":
-            lines.append(f"    * Resource Group: {tid}:")
-            lines += [_primitive_line(config, state, m, m, "      ") for m in members]
+            group = next(g for g in config.groups if g.id == tid)
+            flag = " (unmanaged)" if not group.meta.is_managed else ""
+            lines.append(f"    * Resource Group: {tid}{flag}:")
+            lines += [_primitive_line(config, state, m, m, "      ", group.meta)
+                      for m in members]
         else:
             lines.append(_primitive_line(config, state, tid, tid, "    "))
     return lines
@@ -246,18 +285,21 @@ def _node_lines(config: ClusterConfig, state: ClusterState) -> list[str]:
     lines: list[str] = []
     online: list[str] = []
     offline: list[str] = []
+    # One pass over the states (a large cluster has nodes x resources of them).
+    active = {n for (n, _), st in state.resources.items() if st.state in _ACTIVE}
+    to_fence = _to_fence(config, state)
     for name in config.node_names:
         node = state.nodes.get(name) or NodeState(name, Membership.UNCLEAN)
-        busy = any(st.state in _ACTIVE for (n, _), st in state.resources.items() if n == name)
+        busy = name in active
         if node.membership is Membership.UNCLEAN:
             lines.append(f"    * Node {name}: UNCLEAN (offline)")
-        elif node.membership is Membership.ONLINE and _to_fence(config, state, name):
+        elif node.membership is Membership.ONLINE and name in to_fence:
             lines.append(f"    * Node {name}: UNCLEAN (online)")
         elif node.membership is Membership.OFFLINE:
             offline.append(name)
         elif node.maintenance:
             lines.append(f"    * Node {name}: maintenance")
-        elif node.standby or node.shutting_down:
+        elif node.standby:  # a node shutting down shows as online, as crm_simulate shows it
             suffix = " (with active resources)" if busy else ""
             lines.append(f"    * Node {name}: standby{suffix}")
         elif _on_fail_standby(config, state, name):
@@ -278,7 +320,7 @@ def _on_fail_standby(config: ClusterConfig, state: ClusterState, node: str) -> b
     for (n, rid), fc in state.failures.items():
         if n == node and rid in known and fc.count > 0:
             op = fc.op.rpartition("_")[0] or fc.op
-            if config.resource(rid).ops.on_fail_for(op, config.fencing.enabled) == "standby":
+            if _resource(config, rid).ops.on_fail_for(op, config.fencing.enabled) == "standby":
                 return True
     return False
 
@@ -291,15 +333,26 @@ def _blocked(config: ClusterConfig, status: ResourceStatus | None, ops: Operatio
     return ops.on_fail_for(op, config.fencing.enabled) == "block"
 
 
-def _to_fence(config: ClusterConfig, state: ClusterState, node: str) -> bool:
-    """A stop failed on the node and that stop's on_fail is fence."""
+def _ignored(config: ClusterConfig, status: ResourceStatus | None, ops: Operations) -> bool:
+    """A failure whose on_fail is ignore: shown as running, "(failure ignored)"."""
+    if status is None or status.state is not RscState.FAILED:
+        return False
+    return ops.on_fail_for(status.last_op or "monitor", config.fencing.enabled) == "ignore"
+
+
+def _to_fence(config: ClusterConfig, state: ClusterState) -> set[str]:
+    """Nodes where an operation failed (a stop, or another op) whose on_fail is fence."""
+    known = {r.id for r in config.resources}
+    nodes: set[str] = set()
     for (n, key), st in state.resources.items():
-        if n == node and st.state is RscState.STOP_FAILED:
-            rid = key.partition(":")[0]
-            if any(r.id == rid for r in config.resources) and \
-                    config.resource(rid).ops.on_fail_for("stop", config.fencing.enabled) == "fence":
-                return True
-    return False
+        if st.state not in (RscState.FAILED, RscState.STOP_FAILED):
+            continue
+        rid = key.partition(":")[0]
+        op = "stop" if st.state is RscState.STOP_FAILED else (st.last_op or "monitor")
+        if rid in known and \
+                _resource(config, rid).ops.on_fail_for(op, config.fencing.enabled) == "fence":
+            nodes.add(n)
+    return nodes
 
 
 def _where(config: ClusterConfig, state: ClusterState, key: str) -> list[tuple[str, RscState]]:
@@ -313,22 +366,41 @@ def _where(config: ClusterConfig, state: ClusterState, key: str) -> list[tuple[s
     return out
 
 
+_INDEX: list[tuple[ClusterConfig, dict[str, Resource]]] = []
+
+
+def _resource(config: ClusterConfig, rid: str) -> Resource:
+    """config.resource(rid) by a dict (status lines of 5,000 resources), kept for the
+    config last asked about."""
+    if not _INDEX or _INDEX[0][0] is not config:
+        _INDEX[:] = [(config, {r.id: r for r in config.resources})]
+    return _INDEX[0][1][rid]
+
+
 def _primitive_line(config: ClusterConfig, state: ClusterState, rid: str, key: str,
-                    indent: str) -> str:
-    rsc = config.resource(rid)
-    role = str(state.target_roles.get(rid, rsc.meta.target_role))
+                    indent: str, parent: ResourceMeta | None = None) -> str:
+    rsc = _resource(config, rid)
+    meta = rsc.meta if parent is None else rsc.meta.inherit(parent)
+    role = str(state.target_roles.get(rid, meta.target_role))
     flags = []
     if role == "Stopped":
         flags.append("disabled")
     where = _where(config, state, key)
-    if any(_blocked(config, state.resources.get((n, key)), rsc.ops) for n, _ in where):
+    ignored = [n for n, st in where if st is RscState.FAILED
+               and _ignored(config, state.resources.get((n, key)), rsc.ops)]
+    where = [(n, RscState.STARTED if n in ignored else st) for n, st in where]
+    if any(_blocked(config, state.resources.get((n, key)), rsc.ops) for n, _ in where) or (
+            len(where) > 1 and meta.multiple_active == "block"):
         flags.append("blocked")
     in_maintenance = any(state.nodes[n].maintenance for n, _ in where if n in state.nodes)
-    if (not rsc.meta.is_managed or rsc.meta.maintenance or config.maintenance_mode
+    if (not meta.is_managed or meta.maintenance or config.maintenance_mode
             or in_maintenance):
         flags.append("unmanaged")
+    if ignored:
+        flags.append("failure ignored")
     tail = f" ({', '.join(flags)})" if flags else ""
-    unclean = {n for n, s in state.nodes.items() if s.membership is Membership.UNCLEAN}
+    unclean = [n for n, _ in where
+               if n in state.nodes and state.nodes[n].membership is Membership.UNCLEAN]
     if not where:
         text = "Stopped"
     elif len(where) == 1:
@@ -336,8 +408,10 @@ def _primitive_line(config: ClusterConfig, state: ClusterState, rid: str, key: s
         word = "Started" if st is RscState.STARTED else "FAILED"
         text = f"{word} {name}" + (" (UNCLEAN)" if name in unclean else "")
     else:
+        # On several nodes crm_simulate puts the flags before the node list.
         word = "Started" if all(st is RscState.STARTED for _, st in where) else "FAILED"
-        text = f"{word} [ {' '.join(n for n, _ in where)} ]"
+        text = f"{word}{tail} [ {' '.join(n for n, _ in where)} ]"
+        tail = ""
     return f"{indent}* {key}\t({rsc.agent}):\t {text}{tail}"
 
 
@@ -372,7 +446,10 @@ def _clone_lines(config: ClusterConfig, state: ClusterState, cid: str,
             first = active[0][1]
             is_promoted = clone.promotable and first is not None and first.promoted
             (promoted if is_promoted else started).append(name)
-    lines += [f"      * {m}\t({config.resource(m).agent}):\t FAILED {n}" for m, n in failed]
+    for m, n in failed:
+        st = state.resources.get((n, m))
+        role = "Promoted " if clone.promotable and st is not None and st.promoted else ""
+        lines.append(f"      * {m}\t({_resource(config, m).agent}):\t FAILED {role}{n}")
     if promoted:
         lines.append(f"      * Promoted: [ {' '.join(promoted)} ]")
     if started:
@@ -381,22 +458,41 @@ def _clone_lines(config: ClusterConfig, state: ClusterState, cid: str,
             word += " (target-role)"  # held unpromoted by its target-role
         lines.append(f"      * {word}: [ {' '.join(started)} ]")
     busy = set(promoted) | set(started) | {n for _, n in failed}
-    if len(busy) < limit:
-        stopped = [n for n in config.node_names if n not in busy]
+    # crm_simulate lists the nodes without an instance while fewer than clone_max run
+    # well (failed ones are listed apart and do not count); in an opt-in cluster only
+    # the nodes where the clone has a history (before scheduling, no location allows
+    # it anywhere yet).
+    if len(promoted) + len(started) < limit:
+        stopped = [n for n in config.node_names if n not in busy and (
+            config.symmetric_cluster or any((n, m) in state.resources for m in members))]
         if stopped:
-            lines.append(f"      * Stopped: [ {' '.join(stopped)} ]")
+            disabled = " (disabled)" if clone.meta.target_role == "Stopped" else ""
+            lines.append(f"      * Stopped{disabled}: [ {' '.join(stopped)} ]")
     return lines
 
 
-def apply_transition(state: ClusterState, transition: Transition) -> ClusterState:
-    """The state after every action of the transition succeeded (crm_simulate -S)."""
+def apply_transition(state: ClusterState, transition: Transition,
+                     config: ClusterConfig | None = None) -> ClusterState:
+    """The state after every action of the transition succeeded (crm_simulate -S).
+
+    With `config`, also the probes crm_simulate simulates (and vigil runs when a node
+    joins): every primitive without a history on an online node is found stopped there."""
     resources = dict(state.resources)
     nodes = dict(state.nodes)
+    if config is not None:
+        for node in config.node_names:
+            ns = nodes.get(node)
+            if ns is None or ns.membership is not Membership.ONLINE:
+                continue
+            for rid in _probe_keys(config):
+                if (node, rid) not in resources:
+                    resources[(node, rid)] = ResourceStatus(
+                        node, rid, RscState.STOPPED, "monitor", 7, state.now)
     for node, _ in transition.fence:
         if node in nodes:
             nodes[node] = replace(nodes[node], membership=Membership.OFFLINE)
-        for key in [k for k in resources if k[0] == node]:
-            resources[key] = replace(resources[key], state=RscState.STOPPED)
+        for here in [k for k in resources if k[0] == node]:
+            resources[here] = replace(resources[here], state=RscState.STOPPED)
     for a in transition.actions:
         op = str(a.op)
         if op == "stop":
@@ -409,3 +505,21 @@ def apply_transition(state: ClusterState, transition: Transition) -> ClusterStat
                 a.node, a.resource, RscState.STARTED, op, rc, state.now
             )
     return replace(state, nodes=nodes, resources=resources)
+
+
+def _probe_keys(config: ClusterConfig) -> list[str]:
+    """What status is kept under: primitive ids, and `<primitive>:<n>` for unique clones."""
+    groups = {g.id: g.members for g in config.groups}
+    unique: dict[str, int] = {}
+    for c in config.clones:
+        if c.unique:
+            limit = c.clone_max if c.clone_max is not None else len(config.node_names)
+            for m in groups.get(c.child, (c.child,)):
+                unique[m] = limit
+    keys: list[str] = []
+    for r in config.resources:
+        if r.id in unique:
+            keys += [f"{r.id}:{i}" for i in range(unique[r.id])]
+        else:
+            keys.append(r.id)
+    return keys

@@ -12,17 +12,16 @@ Pure apart from reading the file: `now` (for fail-count expiry) is passed in.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
-
-from ruamel.yaml import YAML
+from typing import Any
 
 from vigil.model.cib.configuration import read_configuration
 from vigil.model.cib.status import read_status
 from vigil.model.cib.xml_tree import CibError, Note, parse_cib
+from vigil.model.cib.yaml_text import dump_yaml
 from vigil.model.config import ClusterConfig
-from vigil.model.load import load_config_text
+from vigil.model.load import ConfigInvalid, load_config_data, load_config_text
 from vigil.model.state import ClusterState
 
 __all__ = ["CibError", "CibImport", "Note", "import_cib_file", "import_cib_text"]
@@ -51,22 +50,27 @@ def import_cib_text(text: str, source: str = "<cib>", now: float = 0.0) -> CibIm
     root = parse_cib(text, source)
     stem = Path(source).stem if source and not source.startswith("<") else "imported"
     conf = read_configuration(root, stem)
-    yaml_text = _dump(conf.doc, source)
-    config = load_config_text(yaml_text, f"<config imported from {source}>")
+    yaml_text = dump_yaml(conf.doc, _header(source))
+    config = _validate(conf.doc, yaml_text, f"<config imported from {source}>")
     order = [n["name"] for n in conf.doc.get("nodes", [])]
-    expiry = {r.id: r.meta.failure_timeout for r in config.resources}
     state, status_notes = read_status(root, conf.node_names, order, conf.node_attributes,
-                                      expiry, conf.stonith_enabled, now)
+                                      config, conf.stonith_enabled, now)
     return CibImport(yaml_text, config, state, tuple(conf.notes + status_notes),
                      conf.stonith_enabled)
 
 
-def _dump(doc: dict[str, object], source: str) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    buf = io.StringIO()
-    buf.write(f"# Imported from Pacemaker CIB {source} by `vigil import cib`.\n"
-              "# Review the notes it printed (what the CIB had that this file does not).\n")
-    yaml.dump(doc, buf)
-    return buf.getvalue()
+def _header(source: str) -> str:
+    return (f"# Imported from Pacemaker CIB {source} by `vigil import cib`.\n"
+            "# Review the notes it printed (what the CIB had that this file does not).\n")
+
+
+def _validate(doc: dict[str, Any], yaml_text: str, name: str) -> ClusterConfig:
+    """The config loader's checks, run on the document itself rather than on the YAML
+    text: reading 5,000 resources' YAML back takes seconds, and `yaml_text` reads back as
+    exactly `doc` (yaml_text.py; tests/unit/test_cib_yaml.py checks it on every fidelity
+    case). Only when a check fails is the text loaded, so that each problem has its line."""
+    try:
+        return load_config_data(doc, name)
+    except ConfigInvalid:
+        load_config_text(yaml_text, name)  # raises again, with lines and columns
+        raise

@@ -60,6 +60,19 @@ _QUIET_OPTIONS = ("dc-version", "cluster-infrastructure", "cluster-name",
                   "batch-limit", "maintenance-mode")
 
 
+def _not_fenceable(out: ConfigDoc) -> list[str]:
+    """Nodes no imported fence device can fence (as FenceDevice.can_fence decides)."""
+    devices = out.doc.get("fencing", {}).get("devices", [])
+    names = [n["name"] for n in out.doc.get("nodes", [])]
+
+    def covers(d: dict[str, Any], node: str) -> bool:
+        if d.get("host_map"):
+            return node in d["host_map"]
+        return not d.get("hosts") or node in d["hosts"]
+
+    return [n for n in names if not any(covers(d, n) for d in devices)]
+
+
 def read_configuration(root: ET.Element, cluster_name: str) -> ConfigDoc:
     cfg = root.find("configuration")
     out = ConfigDoc(doc={})
@@ -67,6 +80,11 @@ def read_configuration(root: ET.Element, cluster_name: str) -> ConfigDoc:
         out.notes.append(Note("/cib", "no <configuration> section: nothing to import"))
         cfg = ET.Element("configuration")
     options = _options(cfg, out)
+    if not is_true(root.get("have-quorum", "true")):
+        out.notes.append(Note("/cib", "have-quorum=0: the partition has no quorum, which "
+                              "vigil's scheduler does not see: only a DC holding the store's "
+                              "quorum schedules, and a node that lost it stops (or, with "
+                              "no_quorum_policy freeze, keeps) its resources by itself"))
     out.stonith_enabled = is_true(options.get("stonith-enabled", "true"))
     name = options.get("cluster-name") or cluster_name
     out.doc["cluster"] = _CLUSTER.sub("-", name.lower()).strip("-._") or "imported"
@@ -74,7 +92,15 @@ def read_configuration(root: ET.Element, cluster_name: str) -> ConfigDoc:
     _resources(cfg, out, _defaults(cfg, "rsc_defaults", out), _defaults(cfg, "op_defaults", out))
     read_constraints(cfg, out)
     _fencing_topology(cfg, out)
-    if options.get("no-quorum-policy") in ("stop", "freeze"):
+    uncovered = _not_fenceable(out)
+    if options.get("no-quorum-policy") == "freeze" and uncovered:
+        # vigil's loader refuses freeze unless the quorate side can fence every node.
+        out.doc["no_quorum_policy"] = "stop"
+        out.notes.append(Note(f"{CFG_PATH}/crm_config", "no-quorum-policy=freeze: no fence "
+                              f"device covers {', '.join(uncovered)}, and vigil keeps "
+                              "resources running without quorum only when the quorate side "
+                              "can fence the node first; imported as 'stop'"))
+    elif options.get("no-quorum-policy") in ("stop", "freeze"):
         out.doc["no_quorum_policy"] = options["no-quorum-policy"]
     elif "no-quorum-policy" in options:
         out.notes.append(Note(f"{CFG_PATH}/crm_config", f"no-quorum-policy="
@@ -177,6 +203,7 @@ def _resources(cfg: ET.Element, out: ConfigDoc, rsc_defaults: dict[str, str],
             out.notes.append(Note(path, f"<{el.tag}> is not a resource kind vigil knows; left out"))
     out.resources = [r["id"] for r in resources]
     out.containers = [g["id"] for g in groups] + [c["id"] for c in clones]
+    out.ids = {*out.resources, *out.containers}
     out.doc["resources"] = resources
     if groups:
         out.doc["groups"] = groups
@@ -343,6 +370,8 @@ def _operations(el: ET.Element, path: str, out: ConfigDoc,
             ops[key] = {"interval": duration_text(interval)}
             if timeout:
                 ops[key]["timeout"] = duration_text(timeout)
+            if on_fail:
+                ops[key]["on_fail"] = on_fail
         elif name == "monitor" and interval > 0 and not seen_monitor:
             seen_monitor = True
             ops["monitor"] = {"interval": duration_text(interval)}
@@ -358,6 +387,11 @@ def _operations(el: ET.Element, path: str, out: ConfigDoc,
         else:
             out.notes.append(Note(opath, f"operation {name}: vigil configures start, stop and "
                                   "monitor; left out"))
+    # Pacemaker's Promoted monitor does not take the plain monitor's on-fail (vigil's
+    # does when it has none): say its default explicitly.
+    promoted = ops.get("monitor_promoted")
+    if promoted is not None and "on_fail" in ops["monitor"] and "on_fail" not in promoted:
+        promoted["on_fail"] = "restart"
     return ops
 
 

@@ -36,7 +36,7 @@ def read_constraints(cfg: ET.Element, out: ConfigDoc) -> None:
 
 
 def _known(rid: str | None, out: ConfigDoc) -> bool:
-    return rid is not None and (rid in out.resources or rid in out.containers)
+    return rid is not None and rid in out.ids
 
 
 def _missing(path: str, rid: str | None, out: ConfigDoc) -> None:
@@ -80,7 +80,11 @@ def _location(el: ET.Element, path: str, out: ConfigDoc) -> list[dict[str, Any]]
         rids = [el.get("rsc", "")]
     for rid in [r for r in rids if not _known(r, out)]:
         _missing(path, rid, out)
-    rids = [r for r in rids if _known(r, out)]
+    for rid in [r for r in rids if r in out.primitive_parent]:
+        out.notes.append(Note(path, f"names {rid!r}, the resource inside clone "
+                              f"{out.primitive_parent[rid]!r}: Pacemaker ignores such a "
+                              f"location (name the clone); left out"))
+    rids = [r for r in rids if _known(r, out) and r not in out.primitive_parent]
     node, score = el.get("node"), parse_score(el.get("score"))
     base: dict[str, Any] = {}
     if role:

@@ -30,3 +30,5 @@ class ConfigDoc:
     """Group and clone ids (constraints may name them)."""
     primitive_parent: dict[str, str] = field(default_factory=dict)
     """Clone child primitive id -> clone id."""
+    ids: set[str] = field(default_factory=set)
+    """`resources` and `containers` as a set: what constraints may name."""

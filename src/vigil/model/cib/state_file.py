@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from vigil.model.state import (
@@ -39,6 +40,20 @@ def state_to_doc(state: ClusterState) -> dict[str, Any]:
         "target_roles": dict(state.target_roles),
         "node_attributes": {n: dict(a) for n, a in state.node_attributes.items()},
     }
+
+
+def state_to_json(state: ClusterState) -> str:
+    """`state_to_doc` as JSON text with one resource (or failure) per line: readable and
+    diffable, and written by json's C encoder (an indented dump of a large cluster's
+    320,000 entries takes seconds)."""
+    parts = []
+    for key, value in state_to_doc(state).items():
+        if isinstance(value, list) and value:
+            body = ",\n  ".join(json.dumps(item) for item in value)
+            parts.append(f" {json.dumps(key)}: [\n  {body}\n ]")
+        else:
+            parts.append(f" {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def state_from_doc(doc: dict[str, Any], where: str = "<state>") -> ClusterState:
