@@ -152,3 +152,31 @@ def test_the_lease_revoke_after_fencing_does_not_abort_the_recovery() -> None:
                      fencing={"b": done}, transition=d1.write)
     d2 = decide(d1.state, after, CFG, "a", 5, 1.1, 1.1)
     assert d2.write is None and "in progress" in d2.reason
+
+
+def test_a_recovery_is_not_aborted_by_its_own_stop() -> None:
+    """Found by an integration run: the stop of a restart in place turned FAILED into
+    STOPPED, the DC aborted the transition, and the rescheduled one started the resource
+    on another node (it no longer ran anywhere: no stickiness)."""
+    failed = {("a", "app"): ResourceStatus("a", "app", RscState.FAILED, "monitor", 7)}
+    fc = {("a", "app"): FailCount("a", "app", 1, 1.0)}
+    s1 = Snapshot(revision=5, members=members("a", "b"), statuses=failed, failures=fc)
+    d1 = decide(CoordinatorState(), s1, CFG, "a", 5, 1.0, 1.0)
+    assert d1.write is not None
+    assert [(a.op, a.node) for a in d1.write.actions] == [("stop", "a"), ("start", "a")]
+    stop = d1.write.actions[0]
+    stopped = Snapshot(
+        revision=6, members=members("a", "b"), failures=fc, transition=d1.write,
+        statuses={("a", "app"): ResourceStatus("a", "app", RscState.STOPPED, "stop", 0)},
+        results={"a": rec.ResultsRecord(d1.write.id, frozenset(),
+                                        {stop.id: rec.ActionOutcome(0)})})
+    d2 = decide(d1.state, stopped, CFG, "a", 5, 1.1, 1.1)
+    assert d2.write is None and "in progress" in d2.reason
+    # A new failure elsewhere still aborts it.
+    other = Snapshot(
+        revision=7, members=members("a", "b"), failures=fc, transition=d1.write,
+        statuses={**stopped.statuses,
+                  ("b", "app"): ResourceStatus("b", "app", RscState.FAILED, "probe", 1)},
+        results=stopped.results)
+    d3 = decide(d2.state, other, CFG, "a", 5, 1.2, 1.2)
+    assert d3.write is not None and d3.write.aborted

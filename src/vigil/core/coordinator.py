@@ -28,6 +28,8 @@ class CoordinatorState:
     down: frozenset[str] = frozenset()
     fingerprint: str | None = None
     """Fingerprint of the inputs the current transition was computed from."""
+    bad: frozenset[tuple[str, str]] = frozenset()
+    """(node, resource) failed or stop-failed when the current transition was computed."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,16 @@ def fingerprint(snapshot: Snapshot, cs: ClusterState) -> str:
         # Promotion scores (crm_master) and `vigil node attribute` values steer placement.
         "attributes": sorted((n, sorted(a.items())) for n, a in cs.node_attributes.items()),
         "failures": sorted((k, f.count) for k, f in cs.failures.items()),
-        "bad": sorted(k for k, s in cs.resources.items()
-                      if s.state in (RscState.FAILED, RscState.STOP_FAILED)),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def failed_resources(cs: ClusterState) -> frozenset[tuple[str, str]]:
+    """What is failed now. Only a *new* failure invalidates a running transition: one
+    that disappears is the transition's own doing (the stop of a recovery succeeded), and
+    aborting then would lose the restart in place it planned."""
+    return frozenset(k for k, s in cs.resources.items()
+                     if s.state in (RscState.FAILED, RscState.STOP_FAILED))
 
 
 def progress(t: TransitionRecord, snapshot: Snapshot, nodes: dict[str, NodeState]) -> Progress:
@@ -174,7 +182,8 @@ def decide(
     fp = fingerprint(snapshot, cs)
     wakes = [w for w in (view.wake_in, failure_expiry_in(config, cs)) if w is not None]
     wake = min(wakes) if wakes else None
-    new_state = CoordinatorState(view.lost_since, view.down, state.fingerprint)
+    bad = failed_resources(cs)
+    new_state = CoordinatorState(view.lost_since, view.down, state.fingerprint, state.bad)
 
     t = snapshot.transition
     if t is not None:
@@ -184,7 +193,7 @@ def decide(
                 return Decision(new_state, None, tuple(events),
                                 f"transition {t.id} aborted; waiting for {prog.running} "
                                 "running action(s)", wake, cs, fence)
-            if state.fingerprint == fp:
+            if state.fingerprint == fp and bad <= state.bad:
                 return Decision(new_state, None, tuple(events),
                                 f"transition {t.id} in progress: {prog.running} running, "
                                 f"{prog.pending} pending", wake, cs, fence)
@@ -196,7 +205,7 @@ def decide(
                             f"aborting transition {t.id}", wake, cs, fence)
 
     result = schedule(config, cs)
-    settled = CoordinatorState(view.lost_since, view.down, fp)
+    settled = CoordinatorState(view.lost_since, view.down, fp, bad)
     # Operations with on_fail fence: the scheduler names the node; the fencing policy
     # decides whether a fencing is due (not one already running, done or just failed).
     requested = {r.node for r in fence}
