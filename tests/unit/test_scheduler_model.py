@@ -655,6 +655,21 @@ CASES = [
         ["1 start ping:0@n3", "2 start ping:1@n1", "3 start x@n3"],
         {"ping:0": "n3", "ping:1": "n1", "x": "n3"},
     ),
+    Case(
+        # Found by the convergence property: g1's stickiness on n2, which appears only
+        # once it runs, pulled the promotion to n2 in the next transition (a flip).
+        "promotable: a resource colocated with the clone does not pull the promotion "
+        "with its stickiness",
+        yconf("n1 n2", STATEFUL.replace("clones:", dummy("p1 g1")
+                                        + "groups:\n  - {id: grp, members: [g1]}\nclones:")
+              + "constraints:\n  location:\n    - {resource: p1, node: n2, score: 10}\n"
+              "  colocation:\n    - {resource: grp, with: p1, score: 20}\n"
+              "    - {resource: grp, with: db-clone, score: INFINITY}\n"),
+        ystate("n1 n2", attrs=scores(1, "n1 n2", "db")),
+        ["1 start db:0@n1", "2 start db:1@n2", "3 start p1@n2", "4 start g1@n2",
+         "5 promote db:0@n1 after 1"],
+        {"db:0": "n1 Promoted", "db:1": "n2 Unpromoted", "p1": "n2", "g1": "n2"},
+    ),
 ]
 
 

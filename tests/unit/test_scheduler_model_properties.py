@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scheduler_model_support import apply
 
@@ -233,8 +233,37 @@ def test_action_graph_is_acyclic_and_ordered(cs: tuple[ClusterConfig, ClusterSta
             assert all(by_id[d].op != "promote" for d in starts)
 
 
+def _promotion_flip_example() -> tuple[ClusterConfig, ClusterState]:
+    """Found in CI: grp, colocated with the whole of ms, started on n3 (pulled there by
+    p1), and its stickiness there then pulled the promotion from n2 to n3."""
+    meta = ResourceMeta(stickiness=1, migration_threshold=1, target_role="Started",
+                        explicit=frozenset({"stickiness", "migration_threshold",
+                                            "target_role"}))
+    nodes = ["n1", "n2", "n3", "n4"]
+    config = ClusterConfig(
+        name="prop",
+        nodes=tuple(NodeConfig(n, f"198.18.0.{i + 1}") for i, n in enumerate(nodes)),
+        resources=tuple(
+            Resource(rid, "ocf:pacemaker:Stateful" if rid == "db" else "ocf:heartbeat:Dummy",
+                     {}, OPS, meta)
+            for rid in RUN_IDS),
+        groups=(Group("grp", ("g1", "g2")),),
+        clones=(Clone("cl", "c"), Clone("ms", "db", promotable=True, promoted_max=1)),
+        locations=(LocationConstraint("loc0", "p1", "n3", 10),),
+        colocations=(ColocationConstraint("col0", "grp", "p1", 20, None, None),
+                     ColocationConstraint("col1", "grp", "ms", INF, None, None)),
+    )
+    state = ClusterState(
+        now=1000.0, nodes={n: NodeState(n, Membership.ONLINE) for n in nodes},
+        resources={}, failures={},
+        node_attributes={"n2": {"master-db": "1"}, "n3": {"master-db": "1"}},
+    )
+    return config, state
+
+
 @settings(max_examples=300, deadline=None)
 @given(clusters(acyclic=True, min_stickiness=1))
+@example(_promotion_flip_example())
 def test_applying_the_transition_converges(cs: tuple[ClusterConfig, ClusterState]) -> None:
     """With stickiness >= 1 (vigil's default). With stickiness 0 a resource does not
     prefer where it runs, so, as in Pacemaker (crm_simulate moves it too), it may move to

@@ -29,8 +29,9 @@ from vigil.scheduler.scores import (
 PlacedNodes = Mapping[str, str | None]
 
 
-def base_scores(inp: Inputs, iid: str) -> ScoreSheet:
-    """Scores before colocation: hosting, locations, stickiness, migration-threshold."""
+def base_scores(inp: Inputs, iid: str, stickiness: bool = True) -> ScoreSheet:
+    """Scores before colocation: hosting, locations, stickiness (unless `stickiness` is
+    False), migration-threshold."""
     inst = inp.instance(iid)
     meta = inst.meta
     sheet = ScoreSheet(inp.nodes, inp.unavailable)
@@ -62,7 +63,7 @@ def base_scores(inp: Inputs, iid: str) -> ScoreSheet:
                           f"(master-{inst.run_id})")
     # Stickiness goes to every node it is active on (FAILED counts: recover in place
     # when allowed). With several active nodes the tie-break picks one of them.
-    for node in view.active:
+    for node in view.active if stickiness else ():
         sheet.add(node, meta.stickiness, f"stickiness on {node}, where it runs")
     for node, raw in inp.failures.get(inst.run_id, ()):
         fc = live_failure(raw, meta, inp.state.now)

@@ -4,7 +4,8 @@ Once every instance of the clone is placed, each placed instance gets a promotio
 score on its node: the agent's own (node attribute `master-<resource>`, set with
 crm_master / crm_attribute --promotion), plus the clone's locations (of any role:
 those without one, or `Started`/`Unpromoted`, count as crm_simulate shows), plus
-locations with `role: Promoted`, plus
+locations with `role: Promoted`, plus the preferences of what is colocated with the
+whole clone (without its stickiness: see `_clone_pulls`), plus
 colocations of the Promoted role with something already placed, plus the preferences
 of what is colocated with the Promoted role (so a VIP that must follow the primary
 pulls the promotion towards where the VIP may run). The best `promoted_max`
@@ -97,7 +98,11 @@ def _clone_pulls(inp: Inputs, iid: str) -> list[tuple[str, int, str]]:
         if _with_whole_clone(inp, c, iid) and c.with_role is None:
             dep = c.dependents[0]
             if dep not in inp.role_stopped and inp.views[dep].blocked is None:
-                out.extend(clone_pull(inp, c, base_scores(inp, dep)))
+                # Without the dependent's stickiness: it runs with any instance, so
+                # promoting elsewhere does not move it, and its stickiness, which
+                # appears only once it runs, would move the promotion in the next
+                # transition (no convergence).
+                out.extend(clone_pull(inp, c, base_scores(inp, dep, stickiness=False)))
     return out
 
 
